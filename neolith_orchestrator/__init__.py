@@ -1,0 +1,1 @@
+"""neolith-orchestrator: AI colleagues for team chat."""

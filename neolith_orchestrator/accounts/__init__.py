@@ -1,0 +1,1 @@
+"""Organizations, users and orchestrators (the directory every other domain reads)."""

@@ -1,0 +1,1 @@
+"""Authentication: password hashing (`passwords`), sessions and tokens, login throttling."""

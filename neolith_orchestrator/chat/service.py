@@ -1,0 +1,251 @@
+"""Channels, membership and messages. Services take the session first and only flush; the
+caller owns the transaction. Every query starts from the caller's organization, so another
+tenant's rows are simply not found."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from neolith_orchestrator.chat.mentions import parse_mentions
+from neolith_orchestrator.config import Settings
+from neolith_orchestrator.db.models import (
+    Channel,
+    ChannelMember,
+    MentionJob,
+    Message,
+    Orchestrator,
+    User,
+)
+from neolith_orchestrator.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+
+CHANNEL_NAME_MAX = 80
+
+
+@dataclass
+class Posted:
+    """A stored message and the mention jobs written with it, in one transaction."""
+
+    message: Message
+    jobs: list[MentionJob] = field(default_factory=list)
+
+
+async def get_channel(session: AsyncSession, org_id: uuid.UUID, channel_id: uuid.UUID) -> Channel:
+    channel = await session.scalar(
+        select(Channel).where(Channel.organization_id == org_id, Channel.id == channel_id)
+    )
+    if channel is None:
+        raise NotFound("channel not found")
+    return channel
+
+
+async def is_member(session: AsyncSession, channel_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    found = await session.scalar(
+        select(
+            exists().where(ChannelMember.channel_id == channel_id, ChannelMember.user_id == user_id)
+        )
+    )
+    return bool(found)
+
+
+async def create_channel(
+    session: AsyncSession, creator: User, name: str, topic: str = ""
+) -> Channel:
+    """Create a channel in the creator's organization; the creator joins it."""
+    name = name.strip() if isinstance(name, str) else name
+    if not isinstance(name, str) or not name or len(name) > CHANNEL_NAME_MAX:
+        raise ValidationFailed(f"name: must be 1 to {CHANNEL_NAME_MAX} characters")
+    if not isinstance(topic, str) or len(topic) > 500:
+        raise ValidationFailed("topic: must be a string of at most 500 characters")
+    clash = await session.scalar(
+        select(Channel.id).where(
+            Channel.organization_id == creator.organization_id, Channel.name == name
+        )
+    )
+    if clash is not None:
+        raise Conflict(f"a channel named {name!r} already exists")
+    channel = Channel(
+        organization_id=creator.organization_id, name=name, topic=topic, created_by=creator.id
+    )
+    session.add(channel)
+    await session.flush()
+    session.add(
+        ChannelMember(
+            channel_id=channel.id, user_id=creator.id, organization_id=channel.organization_id
+        )
+    )
+    await session.flush()
+    return channel
+
+
+async def add_member(
+    session: AsyncSession, org_id: uuid.UUID, channel_id: uuid.UUID, user_id: uuid.UUID
+) -> bool:
+    """Add a user of the same organization to a channel. False when already a member."""
+    await get_channel(session, org_id, channel_id)
+    user = await session.scalar(
+        select(User).where(User.organization_id == org_id, User.id == user_id)
+    )
+    if user is None:
+        raise NotFound("user not found")
+    if await is_member(session, channel_id, user_id):
+        return False
+    session.add(ChannelMember(channel_id=channel_id, user_id=user_id, organization_id=org_id))
+    try:
+        await session.flush()
+    except IntegrityError:  # a concurrent join won the race
+        return False
+    return True
+
+
+async def remove_member(
+    session: AsyncSession, org_id: uuid.UUID, channel_id: uuid.UUID, user_id: uuid.UUID
+) -> bool:
+    await get_channel(session, org_id, channel_id)
+    member = await session.get(ChannelMember, (channel_id, user_id))
+    if member is None:
+        return False
+    await session.delete(member)
+    await session.flush()
+    return True
+
+
+async def list_channels(session: AsyncSession, user: User) -> list[tuple[Channel, bool]]:
+    """The organization's channels, each with whether `user` is a member."""
+    member = exists().where(
+        ChannelMember.channel_id == Channel.id, ChannelMember.user_id == user.id
+    )
+    rows = await session.execute(
+        select(Channel, member.label("is_member"))
+        .where(Channel.organization_id == user.organization_id)
+        .order_by(Channel.name)
+    )
+    return [(channel, bool(flag)) for channel, flag in rows.all()]
+
+
+async def user_channel_ids(session: AsyncSession, user: User) -> list[uuid.UUID]:
+    rows = await session.scalars(
+        select(ChannelMember.channel_id).where(
+            ChannelMember.user_id == user.id, ChannelMember.organization_id == user.organization_id
+        )
+    )
+    return list(rows)
+
+
+async def list_messages(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    channel_id: uuid.UUID,
+    *,
+    before: uuid.UUID | None = None,
+    limit: int = 50,
+) -> list[Message]:
+    """A page of a channel's messages, newest last; `before` pages back by message id."""
+    if limit < 1 or limit > 200:
+        raise ValidationFailed("limit: must be between 1 and 200")
+    await get_channel(session, org_id, channel_id)
+    stmt = select(Message).where(
+        Message.organization_id == org_id, Message.channel_id == channel_id
+    )
+    if before is not None:
+        stmt = stmt.where(Message.id < before)
+    rows = await session.scalars(stmt.order_by(Message.id.desc()).limit(limit))
+    return list(reversed(list(rows)))
+
+
+def validate_content(content: Any, settings: Settings) -> str:
+    if not isinstance(content, str):
+        raise ValidationFailed("content: must be a string")
+    if not content.strip():
+        raise ValidationFailed("content: must not be empty")
+    if len(content) > settings.message_max_length:
+        raise ValidationFailed(f"content: must be at most {settings.message_max_length} characters")
+    return content
+
+
+async def post_message(
+    session: AsyncSession,
+    settings: Settings,
+    author: User,
+    channel_id: uuid.UUID,
+    content: Any,
+    *,
+    reply_to_id: uuid.UUID | None = None,
+    metadata: dict[str, Any] | None = None,
+    chain_depth: int = 0,
+    mention_job_id: uuid.UUID | None = None,
+    created_at: datetime | None = None,
+) -> Posted:
+    """Store a message and, in the same transaction, one mention job per orchestrator it
+    mentions. Only orchestrators of the author's organization who belong to the channel
+    count; an orchestrator never gets a job for its own message; a chain of orchestrators
+    mentioning each other stops at `mention_max_chain_depth`."""
+    content = validate_content(content, settings)
+    org_id = author.organization_id
+    await get_channel(session, org_id, channel_id)
+    if not await is_member(session, channel_id, author.id):
+        raise PermissionDenied("you are not a member of this channel")
+    if reply_to_id is not None:
+        parent = await session.scalar(
+            select(Message.id).where(
+                Message.organization_id == org_id,
+                Message.channel_id == channel_id,
+                Message.id == reply_to_id,
+            )
+        )
+        if parent is None:
+            raise ValidationFailed("reply_to_id: no such message in this channel")
+    message = Message(
+        organization_id=org_id,
+        channel_id=channel_id,
+        author_id=author.id,
+        content=content,
+        reply_to_id=reply_to_id,
+        chain_depth=chain_depth,
+        mention_job_id=mention_job_id,
+        meta=dict(metadata or {}),
+    )
+    if created_at is not None:
+        message.created_at = created_at
+    session.add(message)
+    await session.flush()
+    posted = Posted(message)
+    if chain_depth >= settings.mention_max_chain_depth:
+        return posted
+    handles = parse_mentions(content)
+    if not handles:
+        return posted
+    targets = await session.scalars(
+        select(Orchestrator)
+        .join(User, User.id == Orchestrator.user_id)
+        .join(
+            ChannelMember,
+            and_(ChannelMember.user_id == User.id, ChannelMember.channel_id == channel_id),
+        )
+        .where(
+            User.organization_id == org_id,
+            Orchestrator.organization_id == org_id,
+            func.lower(User.handle).in_(handles),
+            User.id != author.id,
+        )
+    )
+    for orchestrator in targets:
+        job = MentionJob(
+            organization_id=org_id,
+            orchestrator_id=orchestrator.id,
+            message_id=message.id,
+            channel_id=channel_id,
+        )
+        session.add(job)
+        posted.jobs.append(job)
+    if posted.jobs:
+        await session.flush()
+        message.meta = {**message.meta, "mentions": [str(j.orchestrator_id) for j in posted.jobs]}
+        await session.flush()
+    return posted

@@ -1,0 +1,1 @@
+"""Storage: engine and sessions (`engine`), the typed ORM (`models`), migrations (`migrate`)."""

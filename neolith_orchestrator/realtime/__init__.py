@@ -1,0 +1,1 @@
+"""Real-time delivery: rooms and the one emitter (`emitter`), the Socket.IO server (`server`)."""
