@@ -6,6 +6,7 @@ Durations are integers in milliseconds, as in the seed's `DAEMON_*` variables.
 
 from __future__ import annotations
 
+import socket
 from enum import StrEnum
 from typing import Any
 
@@ -51,6 +52,9 @@ class Settings(BaseSettings):
     daemon_heartbeat_stale_after: int = Field(0, ge=0)
     daemon_reply_timeout: int = Field(180_000, gt=0)
     daemon_job_claim_ttl: int = Field(300_000, gt=0)
+    # Names this process as lease owner; defaults to the host name, so a restarted process
+    # takes its orchestrators back at once. Give each process of one host its own.
+    instance_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=100)
 
     # Mentions.
     mention_max_chain_depth: int = Field(3, ge=0)
@@ -69,6 +73,7 @@ class Settings(BaseSettings):
     anthropic_connect_timeout: int = Field(10_000, gt=0)
     anthropic_stream_idle_timeout: int = Field(60_000, gt=0)
     anthropic_max_retries: int = Field(4, ge=0)
+    anthropic_retry_backoff_initial: int = Field(500, gt=0)
     anthropic_retry_backoff_max: int = Field(30_000, gt=0)
     model_max_concurrency: int = Field(16, gt=0)
     model_max_concurrency_per_org: int = Field(4, gt=0)

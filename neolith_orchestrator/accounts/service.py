@@ -159,3 +159,11 @@ async def list_orchestrators(
         .order_by(User.handle)
     )
     return [(o, u) for o, u in rows.all()]
+
+
+async def list_users(session: AsyncSession, org_id: uuid.UUID) -> list[User]:
+    """The organization's directory (people and orchestrators), by handle."""
+    rows = await session.scalars(
+        select(User).where(User.organization_id == org_id).order_by(User.handle)
+    )
+    return list(rows)

@@ -249,3 +249,21 @@ async def post_message(
         message.meta = {**message.meta, "mentions": [str(j.orchestrator_id) for j in posted.jobs]}
         await session.flush()
     return posted
+
+
+async def list_members(
+    session: AsyncSession, org_id: uuid.UUID, channel_id: uuid.UUID
+) -> list[User]:
+    """The users in a channel of `org_id`, by handle."""
+    await get_channel(session, org_id, channel_id)
+    rows = await session.scalars(
+        select(User)
+        .join(ChannelMember, ChannelMember.user_id == User.id)
+        .where(
+            ChannelMember.channel_id == channel_id,
+            ChannelMember.organization_id == org_id,
+            User.organization_id == org_id,
+        )
+        .order_by(User.handle)
+    )
+    return list(rows)

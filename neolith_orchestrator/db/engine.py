@@ -28,6 +28,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
     kwargs: dict[str, Any] = {"echo": settings.database_echo}
     if settings.is_sqlite:
         kwargs["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000}
+        # One connection: SQLite takes one writer at a time anyway, and queueing for the
+        # connection in asyncio is fair and prompt, where busy_timeout polls and sleeps.
+        kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
         engine = create_async_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine

@@ -104,6 +104,8 @@ class Orchestrator(Base):
     daemon_endpoint: Mapped[str | None] = mapped_column(String(500), default=None)
     status: Mapped[str] = mapped_column(String(16), default=OrchestratorStatus.OFFLINE.value)
     status_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    # What the orchestrator says it is doing (its update_status action), shown to people.
+    status_message: Mapped[str | None] = mapped_column(String(200), default=None)
     last_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     lease_owner: Mapped[str | None] = mapped_column(String(100), default=None)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

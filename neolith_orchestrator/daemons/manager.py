@@ -1,0 +1,462 @@
+"""`DaemonManager`: one per process. Starts a daemon per logged-in orchestrator, supervises
+it (a crash is seen when its worker task ends and restarted under `backoff.RestartPolicy`),
+runs the two sweeps, and reports through listeners, the event log and the emitter."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import select
+
+from neolith_orchestrator.accounts.service import list_orchestrators
+from neolith_orchestrator.ai.generator import ReplyGenerator
+from neolith_orchestrator.chat import jobs
+from neolith_orchestrator.chat.messenger import Messenger
+from neolith_orchestrator.config import Settings
+from neolith_orchestrator.daemons.daemon import OrchestratorDaemon
+from neolith_orchestrator.daemons.journal import Journal
+from neolith_orchestrator.daemons.listeners import Handler, Listeners
+from neolith_orchestrator.daemons.reply import Identity, ReplyServices
+from neolith_orchestrator.daemons.runtime import DaemonRuntime
+from neolith_orchestrator.daemons.status import DaemonStatus
+from neolith_orchestrator.daemons.sweeps import Sweeps
+from neolith_orchestrator.db.engine import Database
+from neolith_orchestrator.db.models import Orchestrator, User
+from neolith_orchestrator.errors import DaemonError, NotFound
+from neolith_orchestrator.metrics import Metrics
+from neolith_orchestrator.realtime.emitter import Emitter
+
+_log = logging.getLogger(__name__)
+
+# Daemon events and the manager events they become; the lifecycle ones are also logged.
+_FORWARD = {
+    "started": "daemon:started",
+    "stopped": "daemon:stopped",
+    "error": "daemon:error",
+    "status:changed": "daemon:status-changed",
+    "message:processed": "daemon:message-processed",
+    "message:send": "daemon:message-send",
+    "action:execute": "daemon:action",
+}
+_LOGGED = {"daemon:started", "daemon:stopped", "daemon:error"}
+OrchestratorRef = Orchestrator | User | uuid.UUID | str
+
+
+class DaemonManager:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.instance_id = settings.instance_id
+        self.listeners = Listeners()
+        self.metrics = Metrics(daemons_by_status=self._count_by_status)
+        self._daemons: dict[uuid.UUID, OrchestratorDaemon] = {}
+        self._by_user: dict[uuid.UUID, uuid.UUID] = {}
+        self._recoveries: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._running = False
+        self.sweeps = Sweeps(self)
+        self._database: Database | None = None
+        self._runtime: DaemonRuntime | None = None
+        self.generator: ReplyGenerator | None = None
+        self.messenger: Messenger
+
+    # -- owning resources -------------------------------------------------------------
+    async def startup(
+        self, database: Database, emitter: Emitter, generator: ReplyGenerator
+    ) -> None:
+        """Start the sweeps and the write-behind journal. Daemons start on login."""
+        if self._running:
+            return
+        self._database = database
+        self.generator = generator
+        self.emitter = emitter
+        self.messenger = Messenger(database, self.settings, emitter, self)
+        services = ReplyServices(
+            database, self.settings, generator, emitter, self.messenger, self.metrics
+        )
+        self._runtime = DaemonRuntime(
+            self.settings, database, self.instance_id, services, Journal(database, emitter), self
+        )
+        self._runtime.start()
+        self.sweeps.start()
+        self._running = True
+        _log.info("daemon manager started (instance %s)", self.instance_id)
+
+    async def shutdown(self) -> None:
+        """Stop every daemon gracefully (unfinished jobs return to the queue), then the sweeps,
+        pending restarts and the journal."""
+        if not self._running:
+            return
+        await self.sweeps.aclose()
+        recoveries = list(self._recoveries.values())
+        for task in recoveries:
+            task.cancel()
+        await asyncio.gather(*recoveries, return_exceptions=True)
+        await self.stop_all_daemons()
+        assert self._runtime is not None
+        await self._runtime.aclose()
+        self._running = False
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def database(self) -> Database:
+        if self._database is None:
+            raise DaemonError("the daemon manager has not been started")
+        return self._database
+
+    @property
+    def runtime(self) -> DaemonRuntime:
+        if self._runtime is None or not self._running:
+            raise DaemonError("the daemon manager is not running")
+        return self._runtime
+
+    # -- lifecycle API ----------------------------------------------------------------
+    async def create_daemon(self, orchestrator: OrchestratorRef) -> OrchestratorDaemon:
+        """The orchestrator's daemon, registered with this manager but not started."""
+        runtime = self.runtime
+        identity = await self._identity(orchestrator)
+        daemon = self._daemons.get(identity.orchestrator_id)
+        if daemon is None:
+            daemon = OrchestratorDaemon(identity, runtime)
+            self._daemons[identity.orchestrator_id] = daemon
+            self._by_user[identity.user_id] = identity.orchestrator_id
+        return daemon
+
+    async def start_daemon(self, orchestrator: OrchestratorRef) -> OrchestratorDaemon:
+        """Start (or return the already running) daemon of an orchestrator."""
+        daemon = await self.create_daemon(orchestrator)
+        if daemon.status is DaemonStatus.ERROR:
+            self._forgive(daemon)  # an explicit start is an admin's decision to try again
+        await daemon.start()
+        return daemon
+
+    async def stop_daemon(self, orchestrator_id: uuid.UUID | str) -> bool:
+        """Stop a daemon gracefully. False when none was running."""
+        oid = _as_uuid(orchestrator_id)
+        daemon = self._daemons.get(oid)
+        if daemon is None:
+            return False
+        self._cancel_recovery(oid)
+        await daemon.stop()
+        if self._daemons.get(oid) is daemon:
+            del self._daemons[oid]
+            self._by_user.pop(daemon.user_id, None)
+        return True
+
+    async def restart_daemon(self, orchestrator_id: uuid.UUID | str) -> OrchestratorDaemon:
+        """Stop and start again; resets the restart count (an admin's fresh start)."""
+        oid = _as_uuid(orchestrator_id)
+        daemon = self._daemons.get(oid)
+        if daemon is not None:
+            self._cancel_recovery(oid)
+            await daemon.stop()
+            self._forgive(daemon)
+            await daemon.start()
+        else:
+            daemon = await self.start_daemon(oid)
+        self.metrics.restarts += 1
+        await self._announce(daemon, "daemon:restarted", {"by": "admin"})
+        return daemon
+
+    async def stop_all_daemons(self) -> None:
+        daemons = list(self._daemons)
+        await asyncio.gather(*(self.stop_daemon(oid) for oid in daemons))
+
+    async def pause_daemon(self, orchestrator_id: uuid.UUID | str) -> None:
+        await self._require(orchestrator_id).pause()
+
+    async def resume_daemon(self, orchestrator_id: uuid.UUID | str) -> None:
+        await self._require(orchestrator_id).resume()
+
+    async def on_user_login(self, user: User | Orchestrator) -> OrchestratorDaemon | None:
+        """Start the daemon of an orchestrator user when DAEMON_AUTO_START is on."""
+        if isinstance(user, User) and not user.is_orchestrator:
+            return None
+        if not self.settings.daemon_auto_start:
+            return None
+        return await self.start_daemon(user)
+
+    async def on_user_logout(self, user_id: uuid.UUID | str) -> bool:
+        """Stop the daemon of this *user* (not orchestrator) id, if it runs one."""
+        oid = self._by_user.get(_as_uuid(user_id))
+        return False if oid is None else await self.stop_daemon(oid)
+
+    def wake(self, orchestrator_ids: Any) -> None:
+        """New jobs were committed for these orchestrators (the in-process signal)."""
+        for oid in orchestrator_ids:
+            daemon = self._daemons.get(oid)
+            if daemon is not None:
+                daemon.wake()
+
+    # -- queries ----------------------------------------------------------------------
+    def get_daemon(self, orchestrator_id: uuid.UUID | str) -> OrchestratorDaemon | None:
+        return self._daemons.get(_as_uuid(orchestrator_id))
+
+    def daemons(self) -> list[OrchestratorDaemon]:
+        return list(self._daemons.values())
+
+    def is_daemon_running(self, orchestrator_id: uuid.UUID | str) -> bool:
+        daemon = self.get_daemon(orchestrator_id)
+        return daemon is not None and daemon.is_running()
+
+    def get_running_daemons(self) -> list[OrchestratorDaemon]:
+        return [d for d in self._daemons.values() if d.is_running()]
+
+    def get_daemon_status(self, orchestrator_id: uuid.UUID | str) -> dict[str, Any] | None:
+        daemon = self.get_daemon(orchestrator_id)
+        return None if daemon is None else daemon.snapshot()
+
+    def get_all_daemon_statuses(self) -> list[dict[str, Any]]:
+        return [d.snapshot() for d in self._daemons.values()]
+
+    def _count_by_status(self) -> dict[str, int]:
+        counts = Counter(d.status.value for d in self._daemons.values())
+        return {s.value: counts.get(s.value, 0) for s in DaemonStatus}
+
+    async def organization_statuses(self, org_id: uuid.UUID) -> list[dict[str, Any]]:
+        """Every orchestrator of one organization, with or without a daemon."""
+        async with self.database.transaction() as session:
+            rows = await list_orchestrators(session, org_id)
+            waiting = await jobs.pending_counts(session, [o.id for o, _ in rows])
+        return [self._status_of(o, u, waiting.get(o.id, 0)) for o, u in rows]
+
+    async def orchestrator_status(
+        self, org_id: uuid.UUID, orchestrator_id: uuid.UUID
+    ) -> dict[str, Any]:
+        from neolith_orchestrator.accounts.service import get_orchestrator
+
+        async with self.database.transaction() as session:
+            orchestrator, user = await get_orchestrator(session, org_id, orchestrator_id)
+            waiting = await jobs.pending_counts(session, [orchestrator.id])
+        return self._status_of(orchestrator, user, waiting.get(orchestrator.id, 0))
+
+    def _status_of(self, orchestrator: Orchestrator, user: User, waiting: int) -> dict[str, Any]:
+        daemon = self._daemons.get(orchestrator.id)
+        if daemon is not None:
+            status = daemon.snapshot()
+        else:
+            status = {
+                "orchestrator_id": str(orchestrator.id),
+                "user_id": str(user.id),
+                "organization_id": str(orchestrator.organization_id),
+                "name": user.name,
+                "handle": user.handle,
+                "status": DaemonStatus.STOPPED.value,
+                "presence": orchestrator.status,
+                "health": None,
+                "restart_count": 0,
+                "last_error": orchestrator.status_reason,
+                "queue_depth": waiting,
+                "uptime_ms": 0,
+                "gave_up": False,
+                "running": False,
+            }
+            if waiting:
+                status["note"] = f"logged out: {waiting} mention(s) wait for it to log in"
+        status["pending_mentions"] = waiting
+        status["status_message"] = orchestrator.status_message
+        status["role"] = orchestrator.role
+        status["discipline"] = orchestrator.discipline
+        return status
+
+    def runtime_status(self) -> dict[str, Any]:
+        from neolith_orchestrator.ai.factory import describe_generator
+
+        return {
+            "instance_id": self.instance_id,
+            "running": self._running,
+            "daemons": {"total": len(self._daemons), "by_status": self._count_by_status()},
+            "sweeps": {
+                "heartbeat": self.sweeps.last("heartbeat"),
+                "health": self.sweeps.last("health"),
+            },
+            "model": describe_generator(self.generator) if self.generator else None,
+            "settings": {
+                "heartbeat_interval_ms": self.settings.daemon_heartbeat_interval,
+                "health_check_interval_ms": self.settings.daemon_health_check_interval,
+                "auto_restart": self.settings.daemon_auto_restart,
+                "max_restart_attempts": self.settings.daemon_max_restart_attempts,
+                "max_concurrent_conversations": self.settings.daemon_max_concurrent_conversations,
+            },
+        }
+
+    # -- supervision --------------------------------------------------------------------
+    def crashed(self, daemon: OrchestratorDaemon, exc: BaseException) -> None:
+        """A worker ended with an error: recover in an owned, named task, at once."""
+        self.metrics.crashes += 1
+        oid = daemon.orchestrator_id
+        if oid in self._recoveries or not self._running:
+            return
+        task = asyncio.create_task(self._recover(daemon, exc), name=f"recover:{oid}")
+        self._recoveries[oid] = task
+        task.add_done_callback(
+            lambda t: self._recoveries.pop(oid, None) if self._recoveries.get(oid) is t else None
+        )
+
+    async def _recover(self, daemon: OrchestratorDaemon, exc: BaseException | None) -> None:
+        if exc is not None:
+            left = await daemon.after_crash(exc)
+            async with self.database.transaction() as session:
+                await jobs.release(session, left)
+        if daemon.permanent_failure or not self.settings.daemon_auto_restart:
+            return
+        delay = daemon.policy.next_delay(time.monotonic())
+        if delay is None:
+            await self._give_up(daemon)
+            return
+        if delay:
+            await asyncio.sleep(delay)
+        if self._daemons.get(daemon.orchestrator_id) is not daemon:
+            return  # stopped meanwhile
+        try:
+            await daemon.start()
+        except DaemonError as err:
+            _log.warning("restart of %s failed: %s", daemon.orchestrator_id, err)
+            return
+        self.metrics.restarts += 1
+        await self._announce(
+            daemon, "daemon:restarted", {"attempt": daemon.policy.restart_count, "delay_s": delay}
+        )
+
+    async def heal(self, daemon: OrchestratorDaemon, problem: str) -> None:
+        """Called by the health sweep for a daemon that is not well."""
+        oid = daemon.orchestrator_id
+        if oid in self._recoveries or daemon.gave_up or daemon.permanent_failure:
+            return
+        if problem == "error":
+            if not self.settings.daemon_auto_restart:
+                return
+            task = asyncio.create_task(self._recover(daemon, None), name=f"recover:{oid}")
+        else:
+            await daemon.record_error(f"health check: {problem}")
+            await daemon.stop(grace=0)
+            task = asyncio.create_task(self._recover(daemon, None), name=f"recover:{oid}")
+        self._recoveries[oid] = task
+        task.add_done_callback(
+            lambda t: self._recoveries.pop(oid, None) if self._recoveries.get(oid) is t else None
+        )
+
+    async def _give_up(self, daemon: OrchestratorDaemon) -> None:
+        daemon.gave_up = True
+        self.metrics.gave_up += 1
+        limit = self.settings.daemon_max_restart_attempts
+        window = self.settings.daemon_restart_window // 1000
+        reason = f"gave up after {limit} restarts within {window} s; restart it to try again"
+        await daemon.record_error(reason)
+        await self.runtime.status_changed(daemon, daemon.status, reason)
+        await self._announce(
+            daemon, "daemon:gave-up", {"reason": reason, "last_error": daemon.last_error}
+        )
+
+    def _forgive(self, daemon: OrchestratorDaemon) -> None:
+        daemon.policy.reset()
+        daemon.gave_up = False
+        daemon.permanent_failure = None
+
+    def _cancel_recovery(self, oid: uuid.UUID) -> None:
+        task = self._recoveries.pop(oid, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    # -- events -------------------------------------------------------------------------
+    def on(self, event: str, handler: Handler) -> None:
+        self.listeners.on(event, handler)
+
+    def off(self, event: str, handler: Handler) -> None:
+        self.listeners.off(event, handler)
+
+    async def forward(
+        self, daemon: OrchestratorDaemon, event: str, payload: dict[str, Any]
+    ) -> None:
+        name = _FORWARD.get(event)
+        if name is None:
+            return
+        if name in _LOGGED:
+            self._log_event(daemon, name, payload)
+        await self.listeners.emit(name, payload)
+
+    async def _announce(
+        self, daemon: OrchestratorDaemon, name: str, payload: dict[str, Any]
+    ) -> None:
+        payload = {"orchestrator_id": str(daemon.orchestrator_id), **payload}
+        self._log_event(daemon, name, payload)
+        await self.listeners.emit(name, payload)
+
+    def _log_event(self, daemon: OrchestratorDaemon, name: str, payload: dict[str, Any]) -> None:
+        if self._runtime is not None:
+            self._runtime.journal.event(
+                daemon.organization_id, daemon.orchestrator_id, name, payload
+            )
+
+    # -- helpers ------------------------------------------------------------------------
+    def _require(self, orchestrator_id: uuid.UUID | str) -> OrchestratorDaemon:
+        daemon = self.get_daemon(orchestrator_id)
+        if daemon is None:
+            raise DaemonError("the orchestrator's daemon is not running")
+        return daemon
+
+    async def _identity(self, ref: OrchestratorRef) -> Identity:
+        async with self.database.transaction() as session:
+            stmt = select(Orchestrator, User).join(User, User.id == Orchestrator.user_id)
+            if isinstance(ref, User):
+                stmt = stmt.where(Orchestrator.user_id == ref.id)
+            elif isinstance(ref, Orchestrator):
+                stmt = stmt.where(Orchestrator.id == ref.id)
+            else:
+                stmt = stmt.where(Orchestrator.id == _as_uuid(ref))
+            row = (await session.execute(stmt)).first()
+        if row is None:
+            raise NotFound("orchestrator not found")
+        orchestrator, user = row
+        return Identity(
+            orchestrator_id=orchestrator.id,
+            user_id=user.id,
+            organization_id=orchestrator.organization_id,
+            name=user.name,
+            handle=user.handle,
+            charter=dict(user.orchestrator_config or {"name": user.name}),
+        )
+
+
+def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise NotFound("orchestrator not found") from exc
+
+
+_manager: DaemonManager | None = None
+
+
+def get_daemon_manager(settings: Settings | None = None) -> DaemonManager:
+    """The process's one manager, created on first call (settings from the environment
+    when none are given)."""
+    global _manager
+    if _manager is None:
+        if settings is None:
+            from neolith_orchestrator.config import load_settings
+
+            settings = load_settings()
+        _manager = DaemonManager(settings)
+    return _manager
+
+
+def reset_daemon_manager() -> None:
+    """Forget the singleton (tests). Shut the old one down first."""
+    global _manager
+    _manager = None
+
+
+async def create_orchestrator_daemon(
+    orchestrator: OrchestratorRef, manager: DaemonManager | None = None
+) -> OrchestratorDaemon:
+    """Create (not start) the daemon of an orchestrator under the process's manager."""
+    return await (manager or get_daemon_manager()).create_daemon(orchestrator)

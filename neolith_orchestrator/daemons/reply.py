@@ -1,0 +1,297 @@
+"""One mention → one reply: read the context, ask the generator (streaming deltas to the
+channel), then store the reply and close the job in one transaction. A reply that cannot be
+written ends as a visible notice in the channel, never as silence."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from neolith_orchestrator.ai.generator import (
+    ContextMessage,
+    ReplyGenerator,
+    ReplyRequest,
+    ReplyResult,
+)
+from neolith_orchestrator.chat import jobs, service
+from neolith_orchestrator.chat.messenger import Messenger
+from neolith_orchestrator.chat.schemas import message_out
+from neolith_orchestrator.config import Settings
+from neolith_orchestrator.db.engine import Database
+from neolith_orchestrator.db.models import Channel, MentionJob, Message, User
+from neolith_orchestrator.db.types import utcnow
+from neolith_orchestrator.errors import ModelError, ModelPermanentError
+from neolith_orchestrator.metrics import Metrics
+from neolith_orchestrator.realtime.emitter import Emitter, channel_room
+
+RATE_WINDOW = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a daemon speaks as."""
+
+    orchestrator_id: uuid.UUID
+    user_id: uuid.UUID
+    organization_id: uuid.UUID
+    name: str
+    handle: str
+    charter: dict[str, Any]
+
+
+@dataclass
+class ReplyServices:
+    database: Database
+    settings: Settings
+    generator: ReplyGenerator
+    emitter: Emitter
+    messenger: Messenger
+    metrics: Metrics
+
+
+class Outcome(StrEnum):
+    REPLIED = "replied"
+    FAILED = "failed"
+    DEFERRED = "deferred"
+    DUPLICATE = "duplicate"
+
+
+class _ChannelSink:
+    """Streams deltas to the channel room as `message:delta`."""
+
+    def __init__(self, emitter: Emitter, identity: Identity, job: MentionJob) -> None:
+        self._emitter = emitter
+        self._room = channel_room(job.channel_id)
+        self._base = {
+            "channel_id": str(job.channel_id),
+            "job_id": str(job.id),
+            "reply_to_id": str(job.message_id),
+            "author_id": str(identity.user_id),
+            "orchestrator_id": str(identity.orchestrator_id),
+        }
+        self.sequence = 0
+
+    async def delta(self, text: str) -> None:
+        self.sequence += 1
+        data = {**self._base, "delta": text, "seq": self.sequence, "reset": False}
+        await self._emitter.emit("message:delta", data, room=self._room)
+
+    async def reset(self) -> None:
+        self.sequence += 1
+        data = {**self._base, "delta": "", "seq": self.sequence, "reset": True}
+        await self._emitter.emit("message:delta", data, room=self._room)
+
+
+def _context(message: Message, names: dict[uuid.UUID, str], self_id: uuid.UUID) -> ContextMessage:
+    author = message.author_id
+    return ContextMessage(
+        id=message.id,
+        author_id=author,
+        author_name=names.get(author, "someone") if author else "system",
+        content=message.content,
+        created_at=message.created_at,
+        from_self=author == self_id,
+    )
+
+
+async def _load_request(
+    session: AsyncSession, settings: Settings, identity: Identity, job: MentionJob
+) -> ReplyRequest | None:
+    mention = await session.get(Message, job.message_id)
+    channel = await session.get(Channel, job.channel_id)
+    if mention is None or channel is None:
+        return None
+    stmt = select(Message).where(
+        Message.organization_id == identity.organization_id,
+        Message.channel_id == job.channel_id,
+        Message.id < mention.id,
+    )
+    if mention.reply_to_id is not None:  # a thread: its root and the replies to it
+        root = mention.reply_to_id
+        stmt = stmt.where(or_(Message.id == root, Message.reply_to_id == root))
+    rows = await session.scalars(
+        stmt.order_by(Message.id.desc()).limit(settings.ai_context_messages)
+    )
+    history = [m for m in reversed(list(rows)) if not (m.meta or {}).get("system")]
+    author_ids = {m.author_id for m in [*history, mention] if m.author_id}
+    names = dict(
+        (await session.execute(select(User.id, User.name).where(User.id.in_(author_ids))))
+        .tuples()
+        .all()
+    )
+    return ReplyRequest(
+        organization_id=identity.organization_id,
+        orchestrator_id=identity.orchestrator_id,
+        orchestrator_name=identity.name,
+        orchestrator_handle=identity.handle,
+        charter=identity.charter,
+        channel_name=channel.name,
+        mention=_context(mention, names, identity.user_id),
+        history=tuple(_context(m, names, identity.user_id) for m in history),
+    )
+
+
+async def answer(services: ReplyServices, identity: Identity, job: MentionJob) -> Outcome:
+    """Answer one claimed job. Raises `ModelPermanentError` (after posting the notice) when
+    the model refuses us for good, so the daemon can stop trying."""
+    settings = services.settings
+    deferred_until = None
+    async with services.database.transaction() as session:
+        recent = await jobs.replies_in_channel_since(
+            session, job.channel_id, utcnow() - RATE_WINDOW
+        )
+        if len(recent) >= settings.mention_replies_per_channel_per_minute:
+            deferred_until = recent[0] + RATE_WINDOW
+            await jobs.release(
+                session, [job.id], available_at=deferred_until, error="channel reply limit reached"
+            )
+            told = await _told_recently(session, job.channel_id)
+        else:
+            request = await _load_request(session, settings, identity, job)
+    if deferred_until is not None:
+        services.metrics.mentions_deferred += 1
+        if not told:
+            await _tell_deferred(services, identity, job.channel_id, deferred_until)
+        return Outcome.DEFERRED
+    if request is None:
+        return await _fail(services, identity, job, "the mentioned message no longer exists")
+    sink = _ChannelSink(services.emitter, identity, job)
+    try:
+        result = await services.generator.generate(request, sink)
+    except ModelPermanentError as exc:
+        await _fail(services, identity, job, exc.message)
+        raise
+    except ModelError as exc:
+        return await _fail(services, identity, job, exc.message)
+    return await _store_reply(services, identity, job, request, result)
+
+
+async def _store_reply(
+    services: ReplyServices,
+    identity: Identity,
+    job: MentionJob,
+    request: ReplyRequest,
+    result: ReplyResult,
+) -> Outcome:
+    meta = {
+        "orchestrator_id": str(identity.orchestrator_id),
+        "job_id": str(job.id),
+        "model": result.model,
+        "stop_reason": result.stop_reason,
+        "usage": dict(result.usage),
+        "offline": result.offline,
+    }
+    text = result.text.strip() or "(no answer)"
+    text = text[: services.settings.message_max_length]
+    try:
+        async with services.database.transaction() as session:
+            author = await session.get(User, identity.user_id)
+            assert author is not None
+            mention_depth = await session.scalar(
+                select(Message.chain_depth).where(Message.id == job.message_id)
+            )
+            posted = await service.post_message(
+                session,
+                services.settings,
+                author,
+                job.channel_id,
+                text,
+                reply_to_id=job.message_id,
+                metadata=meta,
+                chain_depth=(mention_depth or 0) + 1,
+                mention_job_id=job.id,
+            )
+            await jobs.finish(session, job.id, posted.message.id)
+            out = message_out(posted.message)
+            woken = [j.orchestrator_id for j in posted.jobs]
+    except IntegrityError:
+        return Outcome.DUPLICATE  # another owner answered this job first; one reply stands
+    metrics = services.metrics
+    metrics.replies += 1
+    metrics.input_tokens += result.usage.get("input_tokens", 0)
+    metrics.output_tokens += result.usage.get("output_tokens", 0)
+    metrics.reply_latency.observe((utcnow() - request.mention.created_at).total_seconds())
+    await services.messenger.published(out, woken)
+    return Outcome.REPLIED
+
+
+async def _post_notice(
+    services: ReplyServices,
+    identity: Identity,
+    job: MentionJob | None,
+    channel_id: uuid.UUID,
+    content: str,
+    kind: str,
+    reason: str,
+) -> dict[str, Any] | None:
+    """A short system message in the channel, written by the orchestrator's account.
+    With a job, it is the job's one answer (it closes the job as failed)."""
+    try:
+        async with services.database.transaction() as session:
+            notice = Message(
+                organization_id=identity.organization_id,
+                channel_id=channel_id,
+                author_id=identity.user_id,
+                content=content,
+                reply_to_id=job.message_id if job else None,
+                mention_job_id=job.id if job else None,
+                meta={
+                    "system": True,
+                    "kind": kind,
+                    "reason": reason,
+                    "orchestrator_id": str(identity.orchestrator_id),
+                },
+            )
+            session.add(notice)
+            await session.flush()
+            if job is not None:
+                await jobs.finish(session, job.id, notice.id, failed_reason=reason)
+            out = message_out(notice)
+    except IntegrityError:
+        return None
+    await services.messenger.published(out)
+    return out
+
+
+async def _fail(
+    services: ReplyServices, identity: Identity, job: MentionJob, reason: str
+) -> Outcome:
+    content = f"⚠ {identity.name} could not answer this message: {reason}"
+    posted = await _post_notice(
+        services, identity, job, job.channel_id, content, "reply_failed", reason
+    )
+    if posted is None:
+        return Outcome.DUPLICATE
+    services.metrics.reply_failures += 1
+    return Outcome.FAILED
+
+
+async def _told_recently(session: AsyncSession, channel_id: uuid.UUID) -> bool:
+    found = await session.scalar(
+        select(Message.id).where(
+            Message.channel_id == channel_id,
+            Message.created_at >= utcnow() - RATE_WINDOW,
+            Message.meta["kind"].as_string() == "rate_limited",
+        )
+    )
+    return found is not None
+
+
+async def _tell_deferred(
+    services: ReplyServices, identity: Identity, channel_id: uuid.UUID, until: datetime
+) -> None:
+    """Past the per-channel reply limit the job waits; the channel is told why, once."""
+    limit = services.settings.mention_replies_per_channel_per_minute
+    wait = max(1, int((until - utcnow()).total_seconds()) + 1)
+    content = (
+        f"⏸ Orchestrator replies in this channel are paused: the limit of {limit} per "
+        f"minute is reached. Waiting mentions will be answered in about {wait} s."
+    )
+    await _post_notice(services, identity, None, channel_id, content, "rate_limited", "limit")

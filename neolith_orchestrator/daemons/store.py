@@ -1,0 +1,108 @@
+"""What daemons write to the database: leases, status, heartbeats and the event log.
+
+A lease (`orchestrators.lease_owner` / `lease_expires_at`) makes one instance the owner of
+an orchestrator's daemon; the heartbeat sweep renews every lease of this instance in one
+statement. The owner may return claims left by a crashed predecessor to the queue.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from neolith_orchestrator.chat import jobs
+from neolith_orchestrator.db.models import DaemonEvent, Orchestrator, OrchestratorStatus
+from neolith_orchestrator.db.types import utcnow
+from neolith_orchestrator.ids import new_id
+
+
+async def acquire_leases(
+    session: AsyncSession,
+    orchestrator_ids: Collection[uuid.UUID],
+    owner: str,
+    ttl: timedelta,
+    now: datetime | None = None,
+) -> set[uuid.UUID]:
+    """Take the lease of each orchestrator that is free, expired or already ours; mark them
+    ONLINE and return their claimed jobs to the queue. Returns the ids we now hold."""
+    now = now or utcnow()
+    held = await session.scalars(
+        update(Orchestrator)
+        .where(
+            Orchestrator.id.in_(list(orchestrator_ids)),
+            or_(
+                Orchestrator.lease_owner.is_(None),
+                Orchestrator.lease_owner == owner,
+                Orchestrator.lease_expires_at < now,
+            ),
+        )
+        .values(
+            lease_owner=owner,
+            lease_expires_at=now + ttl,
+            last_heartbeat_at=now,
+            status=OrchestratorStatus.ONLINE.value,
+            status_reason=None,
+            updated_at=now,
+        )
+        .returning(Orchestrator.id)
+        .execution_options(synchronize_session=False)
+    )
+    acquired = set(held)
+    await jobs.release_orchestrator(session, acquired)
+    return acquired
+
+
+async def release_leases(
+    session: AsyncSession, orchestrator_ids: Collection[uuid.UUID], owner: str
+) -> None:
+    if not orchestrator_ids:
+        return
+    await session.execute(
+        update(Orchestrator)
+        .where(Orchestrator.id.in_(list(orchestrator_ids)), Orchestrator.lease_owner == owner)
+        .values(lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def renew_leases(session: AsyncSession, owner: str, ttl: timedelta) -> int:
+    """The heartbeat write: one statement for every daemon this instance runs."""
+    now = utcnow()
+    done = await session.execute(
+        update(Orchestrator)
+        .where(Orchestrator.lease_owner == owner)
+        .values(last_heartbeat_at=now, lease_expires_at=now + ttl)
+        .execution_options(synchronize_session=False)
+    )
+    return int(done.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def write_statuses(
+    session: AsyncSession, statuses: dict[uuid.UUID, tuple[OrchestratorStatus, str | None]]
+) -> None:
+    """Write row statuses, one statement per distinct (status, reason)."""
+    groups: dict[tuple[OrchestratorStatus, str | None], list[uuid.UUID]] = {}
+    for oid, value in statuses.items():
+        groups.setdefault(value, []).append(oid)
+    now = utcnow()
+    for (status, reason), ids in groups.items():
+        await session.execute(
+            update(Orchestrator)
+            .where(Orchestrator.id.in_(ids))
+            .values(status=status.value, status_reason=reason, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def write_events(session: AsyncSession, events: Sequence[dict[str, Any]]) -> None:
+    """Append rows to the event log (organization_id, orchestrator_id, type, payload)."""
+    if not events:
+        return
+    now = utcnow()
+    rows = [{"id": new_id(), "created_at": now, **event} for event in events]
+    await session.execute(insert(DaemonEvent), rows)

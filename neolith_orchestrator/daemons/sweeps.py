@@ -1,0 +1,165 @@
+"""The two timers of the manager, one each for all daemons (never one per daemon).
+
+Heartbeat: mark every live daemon, emit its `heartbeat`, renew all of this instance's
+leases in one statement, and wake daemons that have due jobs (a missed wake-up, a deferred
+job now due). Health: find daemons in error, with a dead worker, a stale heartbeat or a
+reply stuck past its timeout, and restart them under the restart policy. Each sweep records
+its telemetry; a failing daemon never breaks a sweep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from neolith_orchestrator.chat import jobs
+from neolith_orchestrator.daemons import store
+from neolith_orchestrator.daemons.status import DaemonStatus
+from neolith_orchestrator.db.types import utcnow
+
+if TYPE_CHECKING:
+    from neolith_orchestrator.daemons.manager import DaemonManager
+
+_log = logging.getLogger(__name__)
+_ids = itertools.count(1)
+
+
+@dataclass
+class SweepReport:
+    kind: str
+    id: int = field(default_factory=lambda: next(_ids))
+    started_at: str = ""
+    finished_at: str = ""
+    duration_ms: float = 0.0
+    daemons: int = 0
+    actions: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Sweeps:
+    def __init__(self, manager: DaemonManager) -> None:
+        self._manager = manager
+        settings = manager.settings
+        self.heartbeat_interval = settings.daemon_heartbeat_interval / 1000
+        self.health_interval = settings.daemon_health_check_interval / 1000
+        stale = settings.daemon_heartbeat_stale_after or 3 * settings.daemon_heartbeat_interval
+        self.stale_after = stale / 1000
+        self.reply_timeout = settings.daemon_reply_timeout / 1000
+        self.history: dict[str, deque[SweepReport]] = {
+            "heartbeat": deque(maxlen=10),
+            "health": deque(maxlen=10),
+        }
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(
+                self._loop(self.heartbeat_interval, self.heartbeat), name="sweep:heartbeat"
+            ),
+            asyncio.create_task(self._loop(self.health_interval, self.health), name="sweep:health"),
+        ]
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def _loop(self, interval: float, sweep: Callable[[], Awaitable[SweepReport]]) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await sweep()
+            except Exception:  # a sweep must outlive any one failure
+                _log.exception("sweep failed")
+
+    def last(self, kind: str) -> dict[str, Any] | None:
+        history = self.history[kind]
+        return history[-1].as_dict() if history else None
+
+    def _begin(self, kind: str) -> tuple[SweepReport, float]:
+        return SweepReport(kind=kind, started_at=utcnow().isoformat()), time.perf_counter()
+
+    def _end(self, report: SweepReport, t0: float) -> SweepReport:
+        report.duration_ms = round((time.perf_counter() - t0) * 1000, 3)
+        report.finished_at = utcnow().isoformat()
+        self.history[report.kind].append(report)
+        return report
+
+    async def heartbeat(self) -> SweepReport:
+        report, t0 = self._begin("heartbeat")
+        manager = self._manager
+        now = utcnow()
+        beats = 0
+        for daemon in list(manager.daemons()):
+            if not daemon.is_running() or not daemon.worker_alive:
+                continue
+            daemon.last_heartbeat = now
+            beats += 1
+            if daemon.listeners.has("heartbeat"):
+                payload = {"orchestrator_id": str(daemon.orchestrator_id), "at": now.isoformat()}
+                await daemon.listeners.emit("heartbeat", payload)
+        report.daemons = beats
+        try:
+            async with manager.database.transaction() as session:
+                renewed = await store.renew_leases(
+                    session, manager.instance_id, manager.runtime.lease_ttl
+                )
+                due = await jobs.due_orchestrators(session)
+            report.actions["leases_renewed"] = renewed
+            woken = 0
+            for oid in due:
+                found = manager.get_daemon(oid)
+                if found is not None and found.is_running():
+                    found.wake()
+                    woken += 1
+            report.actions["woken"] = woken
+        except Exception as exc:
+            report.errors.append(f"heartbeat write: {exc}")
+        return self._end(report, t0)
+
+    async def health(self) -> SweepReport:
+        report, t0 = self._begin("health")
+        manager = self._manager
+        now = time.monotonic()
+        wall = utcnow()
+        counts: dict[str, int] = {}
+        for daemon in list(manager.daemons()):
+            report.daemons += 1
+            try:
+                problem = self._diagnose(daemon, wall.timestamp())
+                if problem is not None:
+                    counts[problem] = counts.get(problem, 0) + 1
+                    await manager.heal(daemon, problem)
+                elif daemon.running_since is not None:
+                    daemon.policy.healthy_since(daemon.running_since, now)
+            except Exception as exc:
+                report.errors.append(f"{daemon.orchestrator_id}: {exc}")
+        report.actions = counts
+        self._end(report, t0)
+        await manager.listeners.emit("daemon:health", report.as_dict())
+        return report
+
+    def _diagnose(self, daemon: Any, now_ts: float) -> str | None:
+        status = daemon.status
+        if status is DaemonStatus.ERROR:
+            return "error"
+        if status not in (DaemonStatus.RUNNING, DaemonStatus.PAUSED):
+            return None
+        if not daemon.worker_alive:
+            return "dead-worker"
+        beat = daemon.last_heartbeat
+        if beat is not None and now_ts - beat.timestamp() > self.stale_after:
+            return "stale-heartbeat"
+        if daemon.stuck_replies(self.reply_timeout):
+            return "stuck-reply"
+        return None
