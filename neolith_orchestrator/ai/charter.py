@@ -11,7 +11,11 @@ from neolith_orchestrator.errors import ValidationFailed
 
 
 class ModelSettings(BaseModel):
-    """Optional per-orchestrator overrides of the model defaults."""
+    """Optional per-orchestrator overrides of the model defaults.
+
+    `temperature` is accepted so stored charters stay valid, but it is not sent: the Messages
+    API version the SDK speaks refuses sampling parameters (the generator logs this once).
+    """
 
     model_config = ConfigDict(extra="forbid")
 

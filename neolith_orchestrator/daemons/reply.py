@@ -116,16 +116,13 @@ async def _load_request(
     if mention.reply_to_id is not None:  # a thread: its root and the replies to it
         root = mention.reply_to_id
         stmt = stmt.where(or_(Message.id == root, Message.reply_to_id == root))
-    rows = await session.scalars(
+    found = await session.scalars(
         stmt.order_by(Message.id.desc()).limit(settings.ai_context_messages)
     )
-    history = [m for m in reversed(list(rows)) if not (m.meta or {}).get("system")]
+    history = [m for m in reversed(list(found)) if not (m.meta or {}).get("system")]
     author_ids = {m.author_id for m in [*history, mention] if m.author_id}
-    names = dict(
-        (await session.execute(select(User.id, User.name).where(User.id.in_(author_ids))))
-        .tuples()
-        .all()
-    )
+    rows = await session.execute(select(User.id, User.name).where(User.id.in_(author_ids)))
+    names = {user_id: name for user_id, name in rows.all()}
     return ReplyRequest(
         organization_id=identity.organization_id,
         orchestrator_id=identity.orchestrator_id,
