@@ -65,6 +65,8 @@ class OrchestratorDaemon:
         self._resumed.set()
         self._stopping = False
         self._inflight: dict[uuid.UUID, _InFlight] = {}
+        # Claimed and not yet closed: what a stop or a crash must give back to the queue.
+        self._unfinished: set[uuid.UUID] = set()
         self._started_at: float | None = None
         self.last_heartbeat: datetime | None = None
         self.errors: deque[dict[str, Any]] = deque(maxlen=_ERRORS_KEPT)
@@ -123,10 +125,11 @@ class OrchestratorDaemon:
         pending = [f.task for f in self._inflight.values()]
         if pending and grace > 0:
             await asyncio.wait(pending, timeout=grace)
-        left = [f.job_id for f in self._inflight.values()]
         await self._cancel_worker()
+        left = list(self._unfinished)
         await self._rt.deactivate(self.orchestrator_id, left)
         self._inflight.clear()
+        self._unfinished.clear()
         self._started_at = None
         await self._set_status(DaemonStatus.STOPPED)
         await self._emit("stopped", {"released_jobs": len(left)})
@@ -169,8 +172,9 @@ class OrchestratorDaemon:
 
     async def after_crash(self, exc: BaseException) -> list[uuid.UUID]:
         """Called by the supervisor: note the error, forget the dead worker's replies."""
-        left = [f.job_id for f in self._inflight.values()]
+        left = list(self._unfinished)
         self._inflight.clear()
+        self._unfinished.clear()
         self._worker = None
         self._started_at = None
         reason = f"{type(exc).__name__}: {exc}"
@@ -210,6 +214,7 @@ class OrchestratorDaemon:
                     for job in claimed.jobs:
                         task = group.create_task(self._reply(job), name=f"reply:{job.id}")
                         self._inflight[job.id] = _InFlight(job, task)
+                        self._unfinished.add(job.id)
                     self.queue_depth = len(claimed.jobs) + (1 if next_due else 0)
                     if claimed.jobs:
                         continue  # more may be due: look again before sleeping
@@ -226,6 +231,7 @@ class OrchestratorDaemon:
     async def _reply(self, job: MentionJob) -> None:
         try:
             outcome = await answer(self._rt.reply_services, self.identity, job)
+            self._unfinished.discard(job.id)
         finally:
             self._inflight.pop(job.id, None)
             self._wake.set()
