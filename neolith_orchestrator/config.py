@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     # Model.
     anthropic_api_key: str | None = None
     anthropic_base_url: str | None = None
-    anthropic_model: str = "claude-sonnet-4-5"
+    anthropic_model: str = "claude-sonnet-5-5"
     anthropic_max_tokens: int = Field(1_024, gt=0)
     anthropic_connect_timeout: int = Field(10_000, gt=0)
     anthropic_stream_idle_timeout: int = Field(60_000, gt=0)

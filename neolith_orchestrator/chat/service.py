@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from neolith_orchestrator.chat.mentions import parse_mentions
+from neolith_orchestrator.chat.notify import notify
 from neolith_orchestrator.config import Settings
 from neolith_orchestrator.db.models import (
     Channel,
@@ -248,6 +249,7 @@ async def post_message(
         await session.flush()
         message.meta = {**message.meta, "mentions": [str(j.orchestrator_id) for j in posted.jobs]}
         await session.flush()
+        await notify(session, [j.orchestrator_id for j in posted.jobs])
     return posted
 
 

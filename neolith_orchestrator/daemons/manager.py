@@ -17,6 +17,7 @@ from neolith_orchestrator.accounts.service import list_orchestrators
 from neolith_orchestrator.ai.generator import ReplyGenerator
 from neolith_orchestrator.chat import jobs
 from neolith_orchestrator.chat.messenger import Messenger
+from neolith_orchestrator.chat.notify import MentionListener
 from neolith_orchestrator.config import Settings
 from neolith_orchestrator.daemons.daemon import OrchestratorDaemon
 from neolith_orchestrator.daemons.journal import Journal
@@ -61,6 +62,7 @@ class DaemonManager:
         self._database: Database | None = None
         self._runtime: DaemonRuntime | None = None
         self.generator: ReplyGenerator | None = None
+        self._listener: MentionListener | None = None
         self.messenger: Messenger
 
     # -- owning resources -------------------------------------------------------------
@@ -81,6 +83,9 @@ class DaemonManager:
             self.settings, database, self.instance_id, services, Journal(database, emitter), self
         )
         self._runtime.start()
+        if database.dialect == "postgresql":
+            self._listener = MentionListener(self.settings.database_url, self.wake)
+            await self._listener.start()
         self.sweeps.start()
         self._running = True
         _log.info("daemon manager started (instance %s)", self.instance_id)
@@ -96,6 +101,9 @@ class DaemonManager:
             task.cancel()
         await asyncio.gather(*recoveries, return_exceptions=True)
         await self.stop_all_daemons()
+        if self._listener is not None:
+            await self._listener.aclose()
+            self._listener = None
         assert self._runtime is not None
         await self._runtime.aclose()
         self._running = False

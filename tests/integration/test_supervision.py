@@ -246,3 +246,24 @@ async def test_another_instance_holding_the_lease_keeps_the_daemon_out(
     finally:
         await other.manager.shutdown()
         await database.dispose()
+
+
+@pytest.mark.postgres_only
+async def test_a_mention_posted_in_another_process_wakes_the_daemon_at_once(
+    stack: Stack, database_url: str
+) -> None:
+    org = await seed_org(stack.database)
+    # The serving instance sweeps only every minute: only NOTIFY can wake it promptly.
+    slow = {**FAST, "daemon_heartbeat_interval": 60_000, "daemon_health_check_interval": 60_000}
+    settings = make_settings(database_url, **slow, instance_id="serving-host")
+    database = Database(settings)
+    serving = await start_stack(database, settings)
+    try:
+        await serving.manager.start_daemon(org.orchestrator_ids["ada"])
+        mention = await _mention(stack, org)  # posted through the other manager
+        answers = await eventually(lambda: _answers(database, mention["id"]), timeout=10)
+        assert len(answers) == 1
+        assert len(serving.generator.calls) == 1
+    finally:
+        await serving.manager.shutdown()
+        await database.dispose()
