@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
+    @field_validator("instance_id", mode="before")
+    @classmethod
+    def _default_instance(cls, value: object) -> object:
+        return value or socket.gethostname()
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
