@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections import deque
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from neolith_orchestrator.daemons.runtime import DaemonRuntime
 
 _ERRORS_KEPT = 10
+_log = logging.getLogger(__name__)
 
 
 class _InFlight:
@@ -211,6 +213,8 @@ class OrchestratorDaemon:
                             claim_ttl=ttl,
                         )
                     next_due = claimed.next_due
+                    if claimed.jobs:
+                        _log.debug("@%s claimed %d job(s)", self.identity.handle, len(claimed.jobs))
                     for job in claimed.jobs:
                         task = group.create_task(self._reply(job), name=f"reply:{job.id}")
                         self._inflight[job.id] = _InFlight(job, task)
@@ -235,6 +239,7 @@ class OrchestratorDaemon:
         finally:
             self._inflight.pop(job.id, None)
             self._wake.set()
+        _log.debug("@%s job %s: %s", self.identity.handle, job.id, outcome.value)
         if outcome in (Outcome.REPLIED, Outcome.FAILED):
             self.total_messages_processed += 1
             await self._emit(

@@ -88,6 +88,8 @@ class DaemonManager:
             await self._listener.start()
         self.sweeps.start()
         self._running = True
+        if self.settings.daemon_verbose:
+            logging.getLogger("neolith_orchestrator.daemons").setLevel(logging.DEBUG)
         _log.info("daemon manager started (instance %s)", self.instance_id)
 
     async def shutdown(self) -> None:
