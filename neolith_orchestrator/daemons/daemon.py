@@ -218,6 +218,8 @@ class OrchestratorDaemon:
                     for job in claimed.jobs:
                         task = group.create_task(self._reply(job), name=f"reply:{job.id}")
                         self._inflight[job.id] = _InFlight(job, task)
+                        if len(self._inflight) == 1:
+                            self._rt.presence_changed(self)
                         self._unfinished.add(job.id)
                     self.queue_depth = len(claimed.jobs) + (1 if next_due else 0)
                     if claimed.jobs:
@@ -237,7 +239,8 @@ class OrchestratorDaemon:
             outcome = await answer(self._rt.reply_services, self.identity, job)
             self._unfinished.discard(job.id)
         finally:
-            self._inflight.pop(job.id, None)
+            if self._inflight.pop(job.id, None) is not None and not self._inflight:
+                self._rt.presence_changed(self)
             self._wake.set()
         _log.debug("@%s job %s: %s", self.identity.handle, job.id, outcome.value)
         if outcome in (Outcome.REPLIED, Outcome.FAILED):

@@ -82,6 +82,14 @@ class DaemonRuntime:
         row = row_status(daemon.status)
         self.journal.status(daemon.orchestrator_id, row, reason, daemon.snapshot())
 
+    def presence_changed(self, daemon: OrchestratorDaemon) -> None:
+        """BUSY while a reply is being written, ONLINE again after (coalesced writes)."""
+        if daemon.status in (DaemonStatus.RUNNING, DaemonStatus.PAUSED):
+            busy = daemon.active_conversations > 0
+            self.journal.status(
+                daemon.orchestrator_id, row_status(daemon.status, busy), None, daemon.snapshot()
+            )
+
     def crashed(self, daemon: OrchestratorDaemon, exc: BaseException) -> None:
         self._supervisor.crashed(daemon, exc)
 

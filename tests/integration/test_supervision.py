@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from neolith_orchestrator.daemons.manager import DaemonManager
 from neolith_orchestrator.db.engine import Database
-from neolith_orchestrator.db.models import DaemonEvent, MentionJob, Message
+from neolith_orchestrator.db.models import DaemonEvent, MentionJob, Message, Orchestrator
 from neolith_orchestrator.errors import DaemonError, ModelPermanentError
 from tests.conftest import make_settings
 from tests.integration.conftest import FAST, Stack, start_stack
@@ -178,6 +178,11 @@ async def test_stop_drains_in_flight_replies_within_the_grace(stack: Stack) -> N
     daemon = await stack.manager.start_daemon(oid)
     mention = await _mention(stack, org)
     await eventually(lambda: daemon.active_conversations == 1)
+    await stack.manager.runtime.journal.flush()
+    async with stack.database.transaction() as session:
+        row = await session.get(Orchestrator, oid)
+        assert row is not None and row.status == "BUSY"
+    assert stack.emitter.of("presence:update")[-1]["status"] == "BUSY"
     stopping = asyncio.create_task(stack.manager.stop_daemon(oid), name="test:stop")
     await eventually(lambda: daemon.get_status() == "stopping")
     gate.set()
