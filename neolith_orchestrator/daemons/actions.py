@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from neolith_orchestrator.chat import service
 from neolith_orchestrator.chat.mentions import parse_mentions
@@ -79,19 +80,22 @@ async def execute(rt: DaemonRuntime, identity: Identity, action: dict[str, Any])
     return {"channel_id": str(channel_id), "changed": changed}
 
 
+async def _message(session: AsyncSession, org_id: uuid.UUID, message_id: uuid.UUID) -> Message:
+    message = await session.scalar(
+        select(Message).where(Message.organization_id == org_id, Message.id == message_id)
+    )
+    if message is None:
+        raise NotFound("message not found")
+    return message
+
+
 async def _react(rt: DaemonRuntime, identity: Identity, action: dict[str, Any]) -> dict[str, Any]:
     emoji = action.get("emoji")
     if not isinstance(emoji, str) or not 1 <= len(emoji) <= 32:
         raise ValidationFailed("emoji: must be 1 to 32 characters")
     message_id = _uuid(action, "message_id")
     async with rt.database.transaction() as session:
-        message = await session.scalar(
-            select(Message).where(
-                Message.organization_id == identity.organization_id, Message.id == message_id
-            )
-        )
-        if message is None:
-            raise NotFound("message not found")
+        message = await _message(session, identity.organization_id, message_id)
         if not await service.is_member(session, message.channel_id, identity.user_id):
             raise PermissionDenied("you are not a member of this channel")
         reactions = {k: list(v) for k, v in (message.meta or {}).get("reactions", {}).items()}
@@ -109,13 +113,7 @@ async def enqueue_mention(rt: DaemonRuntime, identity: Identity, message_id: uui
     """Make sure a stored message of this organization that mentions the orchestrator has
     its job (the unique constraint makes this idempotent)."""
     async with rt.database.transaction() as session:
-        message = await session.scalar(
-            select(Message).where(
-                Message.organization_id == identity.organization_id, Message.id == message_id
-            )
-        )
-        if message is None:
-            raise NotFound("message not found")
+        message = await _message(session, identity.organization_id, message_id)
         if identity.handle.lower() not in parse_mentions(message.content):
             raise ValidationFailed(f"the message does not mention @{identity.handle}")
         if message.author_id == identity.user_id:
