@@ -27,10 +27,10 @@ from neolith_orchestrator.daemons.runtime import DaemonRuntime
 from neolith_orchestrator.daemons.status import DaemonStatus
 from neolith_orchestrator.daemons.sweeps import Sweeps
 from neolith_orchestrator.db.engine import Database
-from neolith_orchestrator.db.models import Orchestrator, User
+from neolith_orchestrator.db.models import MentionJob, Orchestrator, User
 from neolith_orchestrator.errors import DaemonError, NotFound
 from neolith_orchestrator.metrics import Metrics
-from neolith_orchestrator.realtime.emitter import Emitter
+from neolith_orchestrator.realtime.emitter import Emitter, admin_room
 
 _log = logging.getLogger(__name__)
 
@@ -77,7 +77,13 @@ class DaemonManager:
         self.emitter = emitter
         self.messenger = Messenger(database, self.settings, emitter, self)
         services = ReplyServices(
-            database, self.settings, generator, emitter, self.messenger, self.metrics
+            database,
+            self.settings,
+            generator,
+            emitter,
+            self.messenger,
+            self.metrics,
+            on_failure=self._reply_failed,
         )
         self._runtime = DaemonRuntime(
             self.settings, database, self.instance_id, services, Journal(database, emitter), self
@@ -363,6 +369,26 @@ class DaemonManager:
         await self._announce(
             daemon, "daemon:gave-up", {"reason": reason, "last_error": daemon.last_error}
         )
+
+    async def _reply_failed(self, identity: Identity, job: MentionJob, reason: str) -> None:
+        """A mention ended in a failure notice: log it and tell the organization's admins."""
+        payload = {
+            "orchestrator_id": str(identity.orchestrator_id),
+            "job_id": str(job.id),
+            "message_id": str(job.message_id),
+            "channel_id": str(job.channel_id),
+            "reason": reason,
+        }
+        if self._runtime is not None:
+            self._runtime.journal.event(
+                identity.organization_id, identity.orchestrator_id, "daemon:reply-failed", payload
+            )
+        await self.emitter.emit(
+            "daemon:event",
+            {"type": "daemon:reply-failed", **payload},
+            room=admin_room(identity.organization_id),
+        )
+        await self.listeners.emit("daemon:reply-failed", payload)
 
     def _forgive(self, daemon: OrchestratorDaemon) -> None:
         daemon.policy.reset()

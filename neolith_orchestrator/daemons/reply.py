@@ -5,6 +5,7 @@ written ends as a visible notice in the channel, never as silence."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -54,6 +55,8 @@ class ReplyServices:
     emitter: Emitter
     messenger: Messenger
     metrics: Metrics
+    # Told of every reply that ended as a failure notice (the manager informs the admins).
+    on_failure: Callable[[Identity, MentionJob, str], Awaitable[None]] | None = None
 
 
 class Outcome(StrEnum):
@@ -267,6 +270,8 @@ async def _fail(
     if posted is None:
         return Outcome.DUPLICATE
     services.metrics.reply_failures += 1
+    if services.on_failure is not None:
+        await services.on_failure(identity, job, reason)
     return Outcome.FAILED
 
 

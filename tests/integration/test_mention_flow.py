@@ -164,6 +164,10 @@ async def test_a_model_failure_ends_in_a_visible_notice(stack: Stack) -> None:
     jobs = await _jobs(stack)
     assert jobs[0].status == "failed"
     assert jobs[0].last_error == "the model is overloaded (HTTP 529)"
+    told = [e for e in stack.emitter.events if e[0] == "daemon:event"]
+    assert told[0][1]["type"] == "daemon:reply-failed"
+    assert told[0][1]["reason"] == "the model is overloaded (HTTP 529)"
+    assert told[0][2] == f"admins:{org.org.id}"
 
 
 @pytest.mark.settings(mention_replies_per_channel_per_minute=2)
