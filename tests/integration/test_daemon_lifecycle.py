@@ -145,7 +145,7 @@ async def test_a_thousand_daemons_start_and_stop_cleanly(stack: Stack) -> None:
     daemons = await asyncio.gather(*(stack.manager.start_daemon(oid) for oid in ids))
     assert all(d.get_status() == "running" for d in daemons)
     assert stack.manager.runtime_status()["daemons"]["by_status"]["running"] == 1_000
-    await eventually(lambda: stack.manager.sweeps.last("heartbeat"), timeout=10)
+    await eventually(lambda: stack.manager.sweeps.last("heartbeat"), within=10)
     await stack.manager.stop_all_daemons()
     assert stack.manager.get_running_daemons() == []
     assert all(d.status is DaemonStatus.STOPPED for d in daemons)

@@ -266,7 +266,7 @@ async def test_a_mention_posted_in_another_process_wakes_the_daemon_at_once(
     try:
         await serving.manager.start_daemon(org.orchestrator_ids["ada"])
         mention = await _mention(stack, org)  # posted through the other manager
-        answers = await eventually(lambda: _answers(database, mention["id"]), timeout=10)
+        answers = await eventually(lambda: _answers(database, mention["id"]), within=10)
         assert len(answers) == 1
         assert len(serving.generator.calls) == 1
     finally:

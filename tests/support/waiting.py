@@ -12,10 +12,10 @@ T = TypeVar("T")
 
 
 async def eventually(
-    check: Callable[[], T | Awaitable[T]], *, timeout: float = 15.0, interval: float = 0.01
+    check: Callable[[], T | Awaitable[T]], *, within: float = 15.0, interval: float = 0.01
 ) -> T:
-    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+    """Poll `check` until it returns something truthy; fail after `within` seconds."""
+    deadline = time.monotonic() + within
     while True:
         value = check()
         if inspect.isawaitable(value):
@@ -23,7 +23,7 @@ async def eventually(
         if value:
             return value  # type: ignore[return-value]
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s: {check}")
+            raise AssertionError(f"condition not met within {within} s: {check}")
         await asyncio.sleep(interval)
 
 

@@ -1,0 +1,131 @@
+"""The ASGI application: Socket.IO under `/socket.io/`, the Starlette HTTP API for the rest.
+
+`create_app(settings)` builds nothing that touches the outside world; the lifespan does, in
+order — database (migrated), reply generator, emitter, daemon manager, auth, the Socket.IO
+handlers, the session-expiry sweep — and takes it all down in reverse on shutdown: no new
+work is accepted, in-flight `message:send` handlers drain, every daemon stops gracefully
+(unfinished mention jobs go back to pending), then the sweep, Socket.IO, the generator and
+the database close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import socketio
+from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
+
+from neolith_orchestrator.ai.factory import build_generator
+from neolith_orchestrator.auth.service import Authenticator
+from neolith_orchestrator.auth.watcher import SessionWatcher
+from neolith_orchestrator.config import Settings
+from neolith_orchestrator.context import AppContext
+from neolith_orchestrator.daemons.manager import DaemonManager
+from neolith_orchestrator.db import migrate
+from neolith_orchestrator.db.engine import Database
+from neolith_orchestrator.http import admin, auth, channels, runtime
+from neolith_orchestrator.http.errors import EXCEPTION_HANDLERS
+from neolith_orchestrator.realtime.emitter import SocketIOEmitter
+from neolith_orchestrator.realtime.server import RealtimeServer
+
+_log = logging.getLogger(__name__)
+
+SESSION_SWEEP_TASK = "neolith:session-sweep"
+
+
+class App:
+    """An ASGI callable; `context` is the running app's resources (None when stopped)."""
+
+    def __init__(self, settings: Settings, *, manager: DaemonManager | None = None) -> None:
+        self.settings = settings
+        self._manager = manager
+        self.sio = socketio.AsyncServer(async_mode="asgi", logger=False, engineio_logger=False)
+        self.emitter = SocketIOEmitter(self.sio)
+        self.realtime = RealtimeServer(self.sio, self.emitter)
+        self.http = Starlette(
+            routes=[*auth.routes, *channels.routes, *admin.routes, *runtime.routes],
+            exception_handlers=EXCEPTION_HANDLERS,
+            lifespan=self._lifespan,
+        )
+        self._asgi = socketio.ASGIApp(self.sio, other_asgi_app=self.http)
+        self.context: AppContext | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)
+
+    @asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            ctx = await self._start(stack)
+            try:
+                yield
+            finally:
+                ctx.ready = False
+                _log.info("shutting down")
+        _log.info("shut down")
+
+    async def _start(self, stack: AsyncExitStack) -> AppContext:
+        """Acquire everything; each step registers its own undo on `stack` (run in reverse)."""
+        settings = self.settings
+        database = Database(settings)
+        stack.push_async_callback(database.dispose)
+        await migrate.upgrade(database)
+        generator = build_generator(settings)
+        stack.push_async_callback(generator.aclose)
+        stack.push_async_callback(self.sio.shutdown)
+        manager = self._manager or DaemonManager(settings)
+        await manager.startup(database, self.emitter, generator)
+        stack.push_async_callback(manager.shutdown)
+        watcher = SessionWatcher(
+            database,
+            manager,
+            also_expiring=self.realtime.next_expiry,
+            after_sweep=self.realtime.close_expired,
+        )
+        ctx = AppContext(
+            settings=settings,
+            database=database,
+            generator=generator,
+            manager=manager,
+            watcher=watcher,
+            auth=Authenticator(database, settings, watcher),
+            realtime=self.realtime,
+        )
+        restored = await watcher.restore()
+        if restored:
+            _log.info("restored the daemons of %d logged-in orchestrator(s)", restored)
+        sweep = asyncio.create_task(watcher.run(), name=SESSION_SWEEP_TASK)
+        ctx.tasks.append(sweep)
+        stack.push_async_callback(_cancel, ctx.tasks)
+        self.realtime.attach(ctx)
+        self.http.state.context = ctx
+        self.context = ctx
+        stack.push_async_callback(self._detach, ctx)
+        ctx.ready = True
+        _log.info("ready (database %s, %s replies)", database.dialect, generator.name)
+        return ctx
+
+    async def _detach(self, ctx: AppContext) -> None:
+        self.realtime.attach(None)
+        await self.realtime.drain(ctx.settings.daemon_stop_grace / 1000)
+        self.http.state.context = None
+        self.context = None
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for task, result in zip(tasks, results, strict=True):
+        if isinstance(result, Exception):
+            _log.error("task %s ended with an error", task.get_name(), exc_info=result)
+
+
+def create_app(settings: Settings, *, manager: DaemonManager | None = None) -> App:
+    """The application for `settings`. Pass `manager` to share one (e.g. the process's
+    singleton from `get_daemon_manager`); by default each app builds its own."""
+    return App(settings, manager=manager)

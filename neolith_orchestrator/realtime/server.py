@@ -1,0 +1,190 @@
+"""The Socket.IO server: authenticates sockets at connect, puts them in their rooms, takes
+`message:send`, and reports people's presence. Everything it pushes goes through the app's
+`Emitter`; the daemons and the manager push their own events the same way.
+
+A socket connects with `auth={"token": ...}` and joins `user:<id>`, `org:<id>`,
+`admins:<org>` (admins) and `channel:<id>` for each channel its user belongs to.
+`message:send` takes `{"channel_id", "content", "reply_to_id"?}` and acknowledges with
+`{"ok": true, "message": {...}}` or `{"ok": false, "error": {"code", "message"}}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import socketio
+
+from neolith_orchestrator.chat import service as chat
+from neolith_orchestrator.context import AppContext
+from neolith_orchestrator.db.models import OrchestratorStatus, User
+from neolith_orchestrator.db.types import utcnow
+from neolith_orchestrator.errors import AuthenticationFailed, OrchestratorError
+from neolith_orchestrator.http import inputs
+from neolith_orchestrator.realtime.emitter import (
+    Emitter,
+    admin_room,
+    channel_room,
+    org_room,
+    user_room,
+)
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Socket:
+    user: User
+    session_id: uuid.UUID
+    expires_at: datetime
+
+
+def _failure(exc: OrchestratorError) -> dict[str, Any]:
+    return {"ok": False, **exc.to_dict()}
+
+
+class RealtimeServer:
+    """Socket.IO event handlers and the socket ↔ user bookkeeping of this process."""
+
+    def __init__(self, sio: socketio.AsyncServer, emitter: Emitter) -> None:
+        self.sio = sio
+        self.emitter = emitter
+        self._ctx: AppContext | None = None
+        self._sockets: dict[str, _Socket] = {}
+        self._by_user: dict[uuid.UUID, set[str]] = {}
+        # message:send handlers in flight, drained before the app's resources close.
+        self._inflight: set[asyncio.Task[Any]] = set()
+        sio.on("connect", self._connect)
+        sio.on("disconnect", self._disconnect)
+        sio.on("message:send", self._message_send)
+
+    def attach(self, ctx: AppContext | None) -> None:
+        """Start (or, with None, stop) serving with the app's running context."""
+        self._ctx = ctx
+
+    @property
+    def connections(self) -> int:
+        return len(self._sockets)
+
+    def sids_of(self, user_id: uuid.UUID) -> frozenset[str]:
+        return frozenset(self._by_user.get(user_id, ()))
+
+    async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        ctx = self._ctx
+        if ctx is None:
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": "unavailable", "message": "the service is not running"}
+            )
+        token = auth.get("token") if isinstance(auth, dict) else None
+        try:
+            if token is None:
+                raise AuthenticationFailed('connect with auth={"token": "<bearer token>"}')
+            principal = await ctx.auth.authenticate(token)
+            async with ctx.database.transaction() as session:
+                channel_ids = await chat.user_channel_ids(session, principal.user)
+        except OrchestratorError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(exc.to_dict()["error"]) from None
+        user = principal.user
+        first = user.id not in self._by_user
+        if first and not user.is_orchestrator:
+            # Before joining the org room: this socket's CONNECT has not been sent yet.
+            await self._presence(user, OrchestratorStatus.ONLINE)
+        self._sockets[sid] = _Socket(user, principal.session_id, principal.expires_at)
+        self._by_user.setdefault(user.id, set()).add(sid)
+        rooms = [user_room(user.id), org_room(user.organization_id)]
+        if user.is_admin:
+            rooms.append(admin_room(user.organization_id))
+        rooms += [channel_room(c) for c in channel_ids]
+        for room in rooms:
+            await self.sio.enter_room(sid, room)
+
+    async def _disconnect(self, sid: str, reason: Any = None) -> None:
+        socket = self._sockets.pop(sid, None)
+        if socket is None:
+            return
+        user = socket.user
+        sids = self._by_user.get(user.id, set())
+        sids.discard(sid)
+        if not sids:
+            self._by_user.pop(user.id, None)
+            if not user.is_orchestrator:
+                await self._presence(user, OrchestratorStatus.OFFLINE)
+
+    async def _presence(self, user: User, status: OrchestratorStatus) -> None:
+        payload = {
+            "user_id": str(user.id),
+            "organization_id": str(user.organization_id),
+            "handle": user.handle,
+            "status": status.value,
+            "is_orchestrator": False,
+        }
+        await self.emitter.emit("presence:update", payload, room=org_room(user.organization_id))
+
+    async def _message_send(self, sid: str, data: Any = None, *_extra: Any) -> dict[str, Any]:
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            return await self._post(sid, data)
+        except OrchestratorError as exc:
+            return _failure(exc)
+        except Exception:
+            _log.exception("message:send from %s failed", sid)
+            return _failure(OrchestratorError("internal error; the message was not stored"))
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
+
+    async def _post(self, sid: str, data: Any) -> dict[str, Any]:
+        ctx, socket = self._ctx, self._sockets.get(sid)
+        if ctx is None or socket is None:
+            raise AuthenticationFailed("this socket is not authenticated")
+        if utcnow() >= socket.expires_at:
+            await self.sio.disconnect(sid)
+            raise AuthenticationFailed("the session has expired; log in again")
+        payload = inputs.parse(inputs.SocketMessageIn, data)
+        message = await ctx.manager.messenger.post(
+            socket.user, payload.channel_id, payload.content, reply_to_id=payload.reply_to_id
+        )
+        return {"ok": True, "message": message}
+
+    async def join_channel(self, user_id: uuid.UUID, channel_id: uuid.UUID) -> None:
+        """A user joined a channel: their sockets join its room."""
+        for sid in self.sids_of(user_id):
+            await self.sio.enter_room(sid, channel_room(channel_id))
+
+    async def leave_channel(self, user_id: uuid.UUID, channel_id: uuid.UUID) -> None:
+        for sid in self.sids_of(user_id):
+            await self.sio.leave_room(sid, channel_room(channel_id))
+
+    async def disconnect_session(self, session_id: uuid.UUID) -> None:
+        """A session ended: close the sockets opened with its token."""
+        for sid, socket in list(self._sockets.items()):
+            if socket.session_id == session_id:
+                await self.sio.disconnect(sid)
+
+    def next_expiry(self) -> datetime | None:
+        """When the first connected socket's session expires."""
+        return min((s.expires_at for s in self._sockets.values()), default=None)
+
+    async def close_expired(self) -> None:
+        """Disconnect the sockets whose session has expired (the session sweep calls this)."""
+        now = utcnow()
+        for sid, socket in list(self._sockets.items()):
+            if socket.expires_at <= now:
+                await self.sio.disconnect(sid)
+
+    async def drain(self, grace: float) -> None:
+        """Let in-flight `message:send` handlers finish (up to `grace` s), then cancel."""
+        pending = set(self._inflight)
+        if not pending:
+            return
+        _, late = await asyncio.wait(pending, timeout=grace)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.gather(*late, return_exceptions=True)
