@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
@@ -16,6 +18,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from neolith_orchestrator.config import Settings
+
+T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 # SQLite: take the write lock at BEGIN, so two writers queue on busy_timeout instead of
 # failing with "database is locked" when a read transaction tries to upgrade.
@@ -63,6 +68,7 @@ class Database:
         self.settings = settings
         self.engine = engine or create_engine(settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
     def dialect(self) -> str:
@@ -74,6 +80,33 @@ class Database:
         async with self.sessionmaker.begin() as session:
             yield session
 
+    async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, name: str = "work") -> T:
+        """Run `work(session)` in its own transaction, in a task of its own that the caller's
+        cancellation cannot interrupt: a cancelled caller stops waiting at once, while the
+        transaction still commits or rolls back and hands its connection back. (Cancelling a
+        task inside a statement abandons the connection; on SQLite an abandoned connection
+        keeps the write lock until it is garbage-collected.) The task is owned here and
+        awaited by `settle()` and `dispose()`."""
+        task = asyncio.create_task(self._transact(work), name=f"db:{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return await asyncio.shield(task)
+
+    async def _transact(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        async with self.transaction() as session:
+            return await work(session)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Retrieved here so a caller that was cancelled meanwhile loses nothing silently.
+            _log.debug("database work %s failed", task.get_name(), exc_info=task.exception())
+
+    async def settle(self) -> None:
+        """Wait for every transaction started by `run` to end."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def ping(self) -> bool:
         """True when the database answers a trivial query."""
         try:
@@ -84,4 +117,5 @@ class Database:
         return True
 
     async def dispose(self) -> None:
+        await self.settle()
         await self.engine.dispose()
