@@ -329,7 +329,6 @@ def upgrade() -> None:
         )
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("mention_jobs", schema=None) as batch_op:
         batch_op.drop_index("ix_mention_jobs_pending")

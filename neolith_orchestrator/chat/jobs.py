@@ -27,6 +27,12 @@ class Claimed:
     jobs: list[MentionJob] = field(default_factory=list)
     # When the earliest job that is not yet due becomes due (None: nothing waiting).
     next_due: datetime | None = None
+    # The scan saw every pending job and looked at each: claiming again at once would
+    # find nothing new.
+    complete: bool = False
+    # Pending jobs were seen and left (their channel busy, no free slot) or not all were
+    # seen: a finished reply should claim again.
+    left_behind: bool = True
 
 
 async def claim(
@@ -45,34 +51,43 @@ async def claim(
     result = Claimed()
     if limit <= 0:
         return result
-    rows = await session.scalars(
-        select(MentionJob)
-        .where(
-            MentionJob.orchestrator_id == orchestrator_id,
-            MentionJob.status == JobStatus.PENDING.value,
+    # The scan reads three columns, not whole jobs: a long queue costs little to look at.
+    rows = (
+        await session.execute(
+            select(MentionJob.id, MentionJob.channel_id, MentionJob.available_at)
+            .where(
+                MentionJob.orchestrator_id == orchestrator_id,
+                MentionJob.status == JobStatus.PENDING.value,
+            )
+            .order_by(MentionJob.created_at, MentionJob.id)
+            .limit(_SCAN)
         )
-        .order_by(MentionJob.created_at, MentionJob.id)
-        .limit(_SCAN)
-    )
+    ).all()
     seen: set[uuid.UUID] = set(busy_channels)
-    picked: list[MentionJob] = []
-    for job in rows:
-        if job.channel_id in seen:
+    picked: list[uuid.UUID] = []
+    skipped = stopped_early = False
+    for index, (job_id, channel_id, available_at) in enumerate(rows):
+        if channel_id in seen:
+            skipped = True
             continue
-        seen.add(job.channel_id)
-        if job.available_at > now:
-            if result.next_due is None or job.available_at < result.next_due:
-                result.next_due = job.available_at
+        seen.add(channel_id)
+        if available_at > now:
+            if result.next_due is None or available_at < result.next_due:
+                result.next_due = available_at
             continue
-        picked.append(job)
+        picked.append(job_id)
         if len(picked) >= limit:
+            stopped_early = index + 1 < len(rows)
             break
+    result.complete = len(rows) < _SCAN and not stopped_early
+    result.left_behind = skipped or not result.complete
     if not picked:
         return result
+    # The claimed jobs come back whole from the UPDATE itself (no read per job).
     won = await session.scalars(
         update(MentionJob)
         .where(
-            MentionJob.id.in_([j.id for j in picked]),
+            MentionJob.id.in_(picked),
             MentionJob.status == JobStatus.PENDING.value,
         )
         .values(
@@ -82,14 +97,11 @@ async def claim(
             attempts=MentionJob.attempts + 1,
             updated_at=now,
         )
-        .returning(MentionJob.id)
+        .returning(MentionJob)
         .execution_options(synchronize_session=False)
     )
-    won_ids = set(won)
-    for job in picked:
-        if job.id in won_ids:
-            await session.refresh(job)
-            result.jobs.append(job)
+    by_id = {job.id: job for job in won}
+    result.jobs = [by_id[job_id] for job_id in picked if job_id in by_id]
     return result
 
 
@@ -193,6 +205,23 @@ async def due_orchestrators(session: AsyncSession, now: datetime | None = None) 
         .distinct()
     )
     return set(rows)
+
+
+async def replies_in_channel_window(
+    session: AsyncSession, channel_id: uuid.UUID, since: datetime
+) -> tuple[int, datetime | None]:
+    """How many orchestrator replies the channel has had since `since`, and when the oldest
+    of them was written (counted in the database: no row comes back per reply)."""
+    count, oldest = (
+        await session.execute(
+            select(func.count(), func.min(Message.created_at)).where(
+                Message.channel_id == channel_id,
+                Message.mention_job_id.is_not(None),
+                Message.created_at >= since,
+            )
+        )
+    ).one()
+    return int(count), oldest
 
 
 async def replies_in_channel_since(

@@ -202,6 +202,30 @@ async def post_message(
         )
         if parent is None:
             raise ValidationFailed("reply_to_id: no such message in this channel")
+    # Who is mentioned is known before the message is written, so the message goes in
+    # once, with its "mentions" already in its metadata.
+    targets: list[Orchestrator] = []
+    handles = parse_mentions(content) if chain_depth < settings.mention_max_chain_depth else []
+    if handles:
+        targets = list(
+            await session.scalars(
+                select(Orchestrator)
+                .join(User, User.id == Orchestrator.user_id)
+                .join(
+                    ChannelMember,
+                    and_(ChannelMember.user_id == User.id, ChannelMember.channel_id == channel_id),
+                )
+                .where(
+                    User.organization_id == org_id,
+                    Orchestrator.organization_id == org_id,
+                    func.lower(User.handle).in_(handles),
+                    User.id != author.id,
+                )
+            )
+        )
+    meta = dict(metadata or {})
+    if targets:
+        meta = {**meta, "mentions": [str(o.id) for o in targets]}
     message = Message(
         organization_id=org_id,
         channel_id=channel_id,
@@ -210,32 +234,13 @@ async def post_message(
         reply_to_id=reply_to_id,
         chain_depth=chain_depth,
         mention_job_id=mention_job_id,
-        meta=dict(metadata or {}),
+        meta=meta,
     )
     if created_at is not None:
         message.created_at = created_at
     session.add(message)
     await session.flush()
     posted = Posted(message)
-    if chain_depth >= settings.mention_max_chain_depth:
-        return posted
-    handles = parse_mentions(content)
-    if not handles:
-        return posted
-    targets = await session.scalars(
-        select(Orchestrator)
-        .join(User, User.id == Orchestrator.user_id)
-        .join(
-            ChannelMember,
-            and_(ChannelMember.user_id == User.id, ChannelMember.channel_id == channel_id),
-        )
-        .where(
-            User.organization_id == org_id,
-            Orchestrator.organization_id == org_id,
-            func.lower(User.handle).in_(handles),
-            User.id != author.id,
-        )
-    )
     for orchestrator in targets:
         job = MentionJob(
             organization_id=org_id,
@@ -246,8 +251,6 @@ async def post_message(
         session.add(job)
         posted.jobs.append(job)
     if posted.jobs:
-        await session.flush()
-        message.meta = {**message.meta, "mentions": [str(j.orchestrator_id) for j in posted.jobs]}
         await session.flush()
         await notify(session, [j.orchestrator_id for j in posted.jobs])
     return posted

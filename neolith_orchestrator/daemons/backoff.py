@@ -9,8 +9,7 @@ for a whole window starts afresh.
 from __future__ import annotations
 
 import random
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 def backoff_delay(
@@ -24,23 +23,29 @@ def backoff_delay(
     return (rng or random).uniform(0, ceiling)
 
 
-@dataclass
+@dataclass(slots=True)
 class RestartPolicy:
     max_attempts: int
     window: float
     initial: float = 1.0
     cap: float = 60.0
-    rng: random.Random = field(default_factory=random.Random)
-    _restarts: deque[float] = field(default_factory=deque)
+    # None: the `random` module's shared generator. One policy per daemon, so a generator
+    # each (2.5 KB of state) would be most of an idle daemon's memory.
+    rng: random.Random | None = None
+    # Restart times inside the window: a few entries at most, so a list (a deque is 600 B),
+    # made on the first restart.
+    _restarts: list[float] | None = None
     restart_count: int = 0
 
     def _trim(self, now: float) -> None:
         while self._restarts and now - self._restarts[0] > self.window:
-            self._restarts.popleft()
+            del self._restarts[0]
 
     def next_delay(self, now: float) -> float | None:
         """Delay before the next restart, or None to give up. Records the attempt."""
         self._trim(now)
+        if self._restarts is None:
+            self._restarts = []
         if len(self._restarts) >= self.max_attempts:
             return None
         self._restarts.append(now)
@@ -54,9 +59,10 @@ class RestartPolicy:
             self.restart_count = 0
 
     def reset(self) -> None:
-        self._restarts.clear()
+        if self._restarts:
+            self._restarts.clear()
         self.restart_count = 0
 
     @property
     def recent_restarts(self) -> int:
-        return len(self._restarts)
+        return len(self._restarts or ())

@@ -14,8 +14,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +23,7 @@ from neolith_orchestrator.daemons import actions
 from neolith_orchestrator.daemons.backoff import RestartPolicy
 from neolith_orchestrator.daemons.listeners import Handler, Listeners
 from neolith_orchestrator.daemons.reply import Identity, Outcome, answer
-from neolith_orchestrator.daemons.status import DaemonStatus
+from neolith_orchestrator.daemons.status import Activation, DaemonStatus
 from neolith_orchestrator.db.models import MentionJob
 from neolith_orchestrator.db.types import utcnow
 from neolith_orchestrator.errors import DaemonError, ModelPermanentError
@@ -34,6 +33,8 @@ if TYPE_CHECKING:
 
 _ERRORS_KEPT = 10
 _log = logging.getLogger(__name__)
+# Outcomes after which the job is closed (or another owner closed it).
+_SETTLED = frozenset({Outcome.REPLIED, Outcome.FAILED, Outcome.DUPLICATE})
 
 
 class _InFlight:
@@ -49,6 +50,32 @@ class _InFlight:
 class OrchestratorDaemon:
     """Answers the mentions of one orchestrator. Created and supervised by the manager."""
 
+    # Slots: a process may run ten thousand of these, mostly idle.
+    __slots__ = (
+        "__weakref__",
+        "_claiming",
+        "_inflight",
+        "_left_behind",
+        "_resumed",
+        "_rt",
+        "_started_at",
+        "_stopping",
+        "_unfinished",
+        "_wake",
+        "_worker",
+        "errors",
+        "gave_up",
+        "identity",
+        "last_error",
+        "last_heartbeat",
+        "listeners",
+        "permanent_failure",
+        "policy",
+        "queue_depth",
+        "status",
+        "total_messages_processed",
+    )
+
     def __init__(self, identity: Identity, runtime: DaemonRuntime) -> None:
         self.identity = identity
         self._rt = runtime
@@ -63,15 +90,24 @@ class OrchestratorDaemon:
         )
         self._worker: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self._resumed = asyncio.Event()
-        self._resumed.set()
+        # Only while paused: the worker waits for it to be set. Ten thousand idle daemons
+        # need no second Event each.
+        self._resumed: asyncio.Event | None = None
         self._stopping = False
+        # Pending jobs the last claim saw but left (a busy channel, no free slot): a
+        # finished reply must look again. So must one that ends while a claim runs (that
+        # claim saw its channel busy).
+        self._left_behind = False
+        self._claiming = False
         self._inflight: dict[uuid.UUID, _InFlight] = {}
-        # Claimed and not yet closed: what a stop or a crash must give back to the queue.
-        self._unfinished: set[uuid.UUID] = set()
+        # Claimed and not yet closed: what a stop or a crash must give back to the queue
+        # (a dict as an ordered set: an empty one is a quarter of an empty set).
+        self._unfinished: dict[uuid.UUID, None] = {}
         self._started_at: float | None = None
         self.last_heartbeat: datetime | None = None
-        self.errors: deque[dict[str, Any]] = deque(maxlen=_ERRORS_KEPT)
+        # The last _ERRORS_KEPT errors; an empty tuple until the first (most daemons have
+        # none, and every list is one more object for the garbage collector to visit).
+        self.errors: Sequence[dict[str, Any]] = ()
         self.last_error: str | None = None
         self.total_messages_processed = 0
         self.queue_depth = 0
@@ -100,16 +136,18 @@ class OrchestratorDaemon:
             raise DaemonError("the daemon is stopping; start it again once it has stopped")
         self._stopping = False
         await self._set_status(DaemonStatus.INITIALIZING)
-        if not await self._rt.activate(self.orchestrator_id):
+        activation = await self._rt.activate(self.orchestrator_id)
+        if activation is Activation.REFUSED:
             reason = "another instance holds this orchestrator's lease"
             await self.record_error(reason)
             await self._set_status(DaemonStatus.ERROR, reason)
             raise DaemonError(reason)
         self._started_at = time.monotonic()
         self.last_heartbeat = utcnow()
-        self._resumed.set()
+        self._unpause()
         self._worker = asyncio.create_task(
-            self._run(), name=f"daemon:{self.identity.handle}:{self.orchestrator_id}"
+            self._run(claim_first=activation is Activation.WORK),
+            name=f"daemon:{self.identity.handle}:{self.orchestrator_id}",
         )
         self._worker.add_done_callback(self._worker_done)
         await self._set_status(DaemonStatus.RUNNING)
@@ -122,16 +160,18 @@ class OrchestratorDaemon:
             return
         self._stopping = True
         await self._set_status(DaemonStatus.STOPPING)
-        self._resumed.set()
+        self._unpause()
         grace = self._rt.settings.daemon_stop_grace / 1000 if grace is None else grace
         pending = [f.task for f in self._inflight.values()]
         if pending and grace > 0:
             await asyncio.wait(pending, timeout=grace)
         await self._cancel_worker()
+        await self._rt.database.settle()  # a cancelled reply's last transaction ends first
         left = list(self._unfinished)
         await self._rt.deactivate(self.orchestrator_id, left)
         self._inflight.clear()
         self._unfinished.clear()
+        self._left_behind = False
         self._started_at = None
         await self._set_status(DaemonStatus.STOPPED)
         await self._emit("stopped", {"released_jobs": len(left)})
@@ -144,19 +184,25 @@ class OrchestratorDaemon:
         """Stay logged in but take no new mention; replies under way finish."""
         if self.status is not DaemonStatus.RUNNING:
             raise DaemonError(f"cannot pause a daemon that is {self.status.value}")
-        self._resumed.clear()
+        if self._resumed is None:
+            self._resumed = asyncio.Event()
         return self._set_status(DaemonStatus.PAUSED)
 
     def resume(self) -> Awaitable[None]:
         if self.status is not DaemonStatus.PAUSED:
             raise DaemonError(f"cannot resume a daemon that is {self.status.value}")
-        self._resumed.set()
+        self._unpause()
         self._wake.set()
         return self._set_status(DaemonStatus.RUNNING)
 
     def wake(self) -> None:
         """New work may be waiting: look for it now."""
         self._wake.set()
+
+    def _unpause(self) -> None:
+        resumed, self._resumed = self._resumed, None
+        if resumed is not None:
+            resumed.set()
 
     async def _cancel_worker(self) -> None:
         worker, self._worker = self._worker, None
@@ -191,27 +237,23 @@ class OrchestratorDaemon:
         return left
 
     # -- work -----------------------------------------------------------------------
-    async def _run(self) -> None:
-        settings = self._rt.settings
-        ttl = timedelta(milliseconds=settings.daemon_job_claim_ttl)
-        limit = settings.daemon_max_concurrent_conversations
+    async def _run(self, claim_first: bool = True) -> None:
+        limit = self._rt.settings.daemon_max_concurrent_conversations
+        if not claim_first:
+            # Activation found no mention waiting (an empty claim would only set this);
+            # an idle daemon needs no task group until its first mention.
+            self.queue_depth = 0
+            await self._wake.wait()
         async with asyncio.TaskGroup() as group:
             while True:
-                await self._resumed.wait()
+                resumed = self._resumed
+                if resumed is not None:
+                    await resumed.wait()
                 self._wake.clear()
                 next_due: datetime | None = None
                 free = limit - len(self._inflight)
                 if free > 0 and not self._stopping:
-                    busy = {f.channel_id for f in self._inflight.values()}
-                    async with self._rt.database.transaction() as session:
-                        claimed = await jobs.claim(
-                            session,
-                            self.orchestrator_id,
-                            self._rt.instance_id,
-                            limit=free,
-                            busy_channels=busy,
-                            claim_ttl=ttl,
-                        )
+                    claimed = await self._claim(free)
                     next_due = claimed.next_due
                     if claimed.jobs:
                         _log.debug("@%s claimed %d job(s)", self.identity.handle, len(claimed.jobs))
@@ -220,11 +262,41 @@ class OrchestratorDaemon:
                         self._inflight[job.id] = _InFlight(job, task)
                         if len(self._inflight) == 1:
                             self._rt.presence_changed(self)
-                        self._unfinished.add(job.id)
+                        self._unfinished[job.id] = None
                     self.queue_depth = len(claimed.jobs) + (1 if next_due else 0)
-                    if claimed.jobs:
+                    self._left_behind = claimed.left_behind
+                    if claimed.jobs and not claimed.complete:
                         continue  # more may be due: look again before sleeping
+                    if claimed.jobs and len(self._inflight) < limit:
+                        # The scan looked at every pending job: claiming again now would
+                        # find nothing new (a new job sets the wake-up, which we keep),
+                        # so report what that claim would have.
+                        self.queue_depth = 1 if next_due else 0
+                    elif claimed.jobs:
+                        next_due = None  # no free slot: a finished reply wakes us
+                else:
+                    self._left_behind = True  # woken with no free slot: look again later
                 await self._sleep_until(next_due)
+
+    async def _claim(self, free: int) -> jobs.Claimed:
+        """One claim transaction (its own frame, so nothing of it stays with a sleeping
+        worker)."""
+        busy = {f.channel_id for f in self._inflight.values()}
+        self._claiming = True
+        try:
+            return await self._rt.database.run(
+                lambda session: jobs.claim(
+                    session,
+                    self.orchestrator_id,
+                    self._rt.instance_id,
+                    limit=free,
+                    busy_channels=busy,
+                    claim_ttl=timedelta(milliseconds=self._rt.settings.daemon_job_claim_ttl),
+                ),
+                name="claim",
+            )
+        finally:
+            self._claiming = False
 
     async def _sleep_until(self, due: datetime | None) -> None:
         if due is None:
@@ -235,13 +307,17 @@ class OrchestratorDaemon:
             await asyncio.wait_for(self._wake.wait(), timeout=delay + 0.01)
 
     async def _reply(self, job: MentionJob) -> None:
+        outcome: Outcome | None = None
         try:
             outcome = await answer(self._rt.reply_services, self.identity, job)
-            self._unfinished.discard(job.id)
+            self._unfinished.pop(job.id, None)
         finally:
             if self._inflight.pop(job.id, None) is not None and not self._inflight:
                 self._rt.presence_changed(self)
-            self._wake.set()
+            # Look again when the last claim left jobs behind, or this one went back to
+            # the queue (deferred); otherwise nothing new can be claimable.
+            if self._left_behind or self._claiming or outcome not in _SETTLED:
+                self._wake.set()
         _log.debug("@%s job %s: %s", self.identity.handle, job.id, outcome.value)
         if outcome in (Outcome.REPLIED, Outcome.FAILED):
             self.total_messages_processed += 1
@@ -334,7 +410,8 @@ class OrchestratorDaemon:
 
     async def record_error(self, reason: str) -> None:
         self.last_error = reason
-        self.errors.append({"at": utcnow().isoformat(), "error": reason})
+        entry = {"at": utcnow().isoformat(), "error": reason}
+        self.errors = [*self.errors[1 - _ERRORS_KEPT :], entry]
 
     async def _set_status(self, status: DaemonStatus, reason: str | None = None) -> None:
         if status is self.status:
@@ -346,6 +423,8 @@ class OrchestratorDaemon:
         )
 
     async def _emit(self, event: str, payload: dict[str, Any]) -> None:
+        if not (self.listeners.has(event) or self._rt.wants(event)):
+            return  # nobody listens and nothing is logged: build no payload
         payload = {"orchestrator_id": str(self.orchestrator_id), **payload}
         await self.listeners.emit(event, payload)
         await self._rt.forward(self, event, payload)

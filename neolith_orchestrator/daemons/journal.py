@@ -3,7 +3,9 @@
 Status changes and events are queued in memory and written by one owned task in a single
 transaction every `interval`; only after that commit are `daemon:status` (to the
 organization's admins) and `presence:update` (to the organization) pushed to clients.
-Several changes to one orchestrator within an interval coalesce into the last one.
+Several changes to one orchestrator within an interval coalesce into the last one. The
+status pushed is taken when it is pushed (a snapshot callable is queued, not a dict), so
+ten thousand daemons starting at once build ten thousand snapshots, not forty thousand.
 `flush()` writes at once (shutdown, tests, an admin reading right after acting).
 """
 
@@ -12,7 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from neolith_orchestrator.daemons import store
 from neolith_orchestrator.db.engine import Database
@@ -20,6 +25,7 @@ from neolith_orchestrator.db.models import OrchestratorStatus
 from neolith_orchestrator.realtime.emitter import Emitter, admin_room, org_room
 
 _log = logging.getLogger(__name__)
+_Snapshot = dict[str, Any] | Callable[[], dict[str, Any]]
 
 
 class Journal:
@@ -27,7 +33,7 @@ class Journal:
         self._database = database
         self._emitter = emitter
         self._interval = interval
-        self._statuses: dict[uuid.UUID, tuple[OrchestratorStatus, str | None, dict[str, Any]]] = {}
+        self._statuses: dict[uuid.UUID, tuple[OrchestratorStatus, str | None, _Snapshot]] = {}
         self._events: list[dict[str, Any]] = []
         self._dirty = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -43,9 +49,10 @@ class Journal:
         orchestrator_id: uuid.UUID,
         status: OrchestratorStatus,
         reason: str | None,
-        snapshot: dict[str, Any],
+        snapshot: _Snapshot,
     ) -> None:
-        """Queue a row status; `snapshot` (the daemon status dict) is pushed after commit."""
+        """Queue a row status; `snapshot` (the daemon status dict, or a callable that makes
+        it) is pushed after commit."""
         self._statuses[orchestrator_id] = (status, reason, snapshot)
         self._dirty.set()
 
@@ -73,11 +80,14 @@ class Journal:
             if not statuses and not events:
                 return
             try:
-                async with self._database.transaction() as session:
+
+                async def write(session: AsyncSession) -> None:
                     await store.write_statuses(
                         session, {oid: (s, r) for oid, (s, r, _) in statuses.items()}
                     )
                     await store.write_events(session, events)
+
+                await self._database.run(write, name="journal")
             except Exception:
                 # Keep them for the next flush rather than lose them (unless newer ones came).
                 self.failures += 1
@@ -87,7 +97,8 @@ class Journal:
                 self._events[:0] = events
                 self._dirty.set()
                 return
-        for _, _, snapshot in statuses.values():
+        for _, _, queued in statuses.values():
+            snapshot = queued() if callable(queued) else queued
             org = snapshot.get("organization_id")
             if org is None:
                 continue

@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 
 from neolith_orchestrator.accounts.service import list_orchestrators
 from neolith_orchestrator.ai.generator import ReplyGenerator
@@ -19,6 +19,7 @@ from neolith_orchestrator.chat import jobs
 from neolith_orchestrator.chat.messenger import Messenger
 from neolith_orchestrator.chat.notify import MentionListener
 from neolith_orchestrator.config import Settings
+from neolith_orchestrator.daemons.batch import Batcher
 from neolith_orchestrator.daemons.daemon import OrchestratorDaemon
 from neolith_orchestrator.daemons.journal import Journal
 from neolith_orchestrator.daemons.listeners import Handler, Listeners
@@ -46,6 +47,8 @@ _FORWARD = {
 }
 _LOGGED = {"daemon:started", "daemon:stopped", "daemon:error"}
 OrchestratorRef = Orchestrator | User | uuid.UUID | str
+# An identity is looked up by orchestrator id (False) or by user id (True).
+_IdentityKey = tuple[bool, uuid.UUID]
 
 
 class DaemonManager:
@@ -63,6 +66,8 @@ class DaemonManager:
         self._runtime: DaemonRuntime | None = None
         self.generator: ReplyGenerator | None = None
         self._listener: MentionListener | None = None
+        # Identities of daemons being created, loaded in one query per burst of starts.
+        self._identities: Batcher[_IdentityKey, Identity | None] | None = None
         self.messenger: Messenger
 
     # -- owning resources -------------------------------------------------------------
@@ -89,6 +94,8 @@ class DaemonManager:
             self.settings, database, self.instance_id, services, Journal(database, emitter), self
         )
         self._runtime.start()
+        self._identities = Batcher("identity", self._load_identities)
+        self._identities.start()
         if database.dialect == "postgresql":
             self._listener = MentionListener(self.settings.database_url, self.wake)
             await self._listener.start()
@@ -113,6 +120,9 @@ class DaemonManager:
             await self._listener.aclose()
             self._listener = None
         assert self._runtime is not None
+        if self._identities is not None:
+            await self._identities.aclose()
+            self._identities = None
         await self._runtime.aclose()
         self._running = False
 
@@ -318,8 +328,8 @@ class DaemonManager:
     async def _recover(self, daemon: OrchestratorDaemon, exc: BaseException | None) -> None:
         if exc is not None:
             left = await daemon.after_crash(exc)
-            async with self.database.transaction() as session:
-                await jobs.release(session, left)
+            await self.database.settle()  # the dead worker's last transactions end first
+            await self.database.run(lambda session: jobs.release(session, left), name="release")
         if daemon.permanent_failure or not self.settings.daemon_auto_restart:
             return
         delay = daemon.policy.next_delay(time.monotonic())
@@ -407,6 +417,11 @@ class DaemonManager:
     def off(self, event: str, handler: Handler) -> None:
         self.listeners.off(event, handler)
 
+    def wants(self, event: str) -> bool:
+        """Whether a daemon event is logged or has a manager listener."""
+        name = _FORWARD.get(event)
+        return name is not None and (name in _LOGGED or self.listeners.has(name))
+
     async def forward(
         self, daemon: OrchestratorDaemon, event: str, payload: dict[str, Any]
     ) -> None:
@@ -438,26 +453,57 @@ class DaemonManager:
         return daemon
 
     async def _identity(self, ref: OrchestratorRef) -> Identity:
-        async with self.database.transaction() as session:
-            stmt = select(Orchestrator, User).join(User, User.id == Orchestrator.user_id)
-            if isinstance(ref, User):
-                stmt = stmt.where(Orchestrator.user_id == ref.id)
-            elif isinstance(ref, Orchestrator):
-                stmt = stmt.where(Orchestrator.id == ref.id)
-            else:
-                stmt = stmt.where(Orchestrator.id == _as_uuid(ref))
-            row = (await session.execute(stmt)).first()
-        if row is None:
+        if isinstance(ref, User):
+            key = (True, ref.id)
+        elif isinstance(ref, Orchestrator):
+            key = (False, ref.id)
+        else:
+            key = (False, _as_uuid(ref))
+        if self._identities is None:
+            raise DaemonError("the daemon manager is not running")
+        identity = await self._identities.submit(key)
+        if identity is None:
             raise NotFound("orchestrator not found")
-        orchestrator, user = row
-        return Identity(
-            orchestrator_id=orchestrator.id,
-            user_id=user.id,
-            organization_id=orchestrator.organization_id,
-            name=user.name,
-            handle=user.handle,
-            charter=dict(user.orchestrator_config or {"name": user.name}),
+        return identity
+
+    async def _load_identities(
+        self, keys: list[_IdentityKey]
+    ) -> dict[_IdentityKey, Identity | None]:
+        by_user = [value for is_user, value in keys if is_user]
+        by_id = [value for is_user, value in keys if not is_user]
+        wanted: list[ColumnElement[bool]] = []
+        if by_id:
+            wanted.append(Orchestrator.id.in_(by_id))
+        if by_user:
+            wanted.append(Orchestrator.user_id.in_(by_user))
+        stmt = (
+            select(
+                Orchestrator.id,
+                Orchestrator.organization_id,
+                User.id,
+                User.name,
+                User.handle,
+                User.orchestrator_config,
+            )
+            .join(User, User.id == Orchestrator.user_id)
+            .where(or_(*wanted))
         )
+        found: dict[_IdentityKey, Identity] = {}
+        organizations: dict[uuid.UUID, uuid.UUID] = {}  # one id object per organization
+        async with self.database.transaction() as session:
+            rows = (await session.execute(stmt)).all()
+        for orchestrator_id, organization_id, user_id, name, handle, config in rows:
+            identity = Identity(
+                orchestrator_id=orchestrator_id,
+                user_id=user_id,
+                organization_id=organizations.setdefault(organization_id, organization_id),
+                name=name,
+                handle=handle,
+                charter=dict(config or {"name": name}),
+            )
+            found[(False, orchestrator_id)] = identity
+            found[(True, user_id)] = identity
+        return {key: found.get(key) for key in keys}
 
 
 def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:

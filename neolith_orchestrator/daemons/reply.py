@@ -106,7 +106,9 @@ def _context(message: Message, names: dict[uuid.UUID, str], self_id: uuid.UUID) 
 
 async def _load_request(
     session: AsyncSession, settings: Settings, identity: Identity, job: MentionJob
-) -> ReplyRequest | None:
+) -> tuple[ReplyRequest, int] | None:
+    """The request for the generator, and the mention's chain depth (the reply's is one
+    more)."""
     mention = await session.get(Message, job.message_id)
     channel = await session.get(Channel, job.channel_id)
     if mention is None or channel is None:
@@ -126,7 +128,7 @@ async def _load_request(
     author_ids = {m.author_id for m in [*history, mention] if m.author_id}
     rows = await session.execute(select(User.id, User.name).where(User.id.in_(author_ids)))
     names = {user_id: name for user_id, name in rows.all()}
-    return ReplyRequest(
+    request = ReplyRequest(
         organization_id=identity.organization_id,
         orchestrator_id=identity.orchestrator_id,
         orchestrator_name=identity.name,
@@ -136,32 +138,37 @@ async def _load_request(
         mention=_context(mention, names, identity.user_id),
         history=tuple(_context(m, names, identity.user_id) for m in history),
     )
+    return request, mention.chain_depth
 
 
 async def answer(services: ReplyServices, identity: Identity, job: MentionJob) -> Outcome:
     """Answer one claimed job. Raises `ModelPermanentError` (after posting the notice) when
     the model refuses us for good, so the daemon can stop trying."""
     settings = services.settings
-    deferred_until = None
-    async with services.database.transaction() as session:
-        recent = await jobs.replies_in_channel_since(
+
+    async def prepare(
+        session: AsyncSession,
+    ) -> tuple[datetime | None, bool, tuple[ReplyRequest, int] | None]:
+        recent, oldest = await jobs.replies_in_channel_window(
             session, job.channel_id, utcnow() - RATE_WINDOW
         )
-        if len(recent) >= settings.mention_replies_per_channel_per_minute:
-            deferred_until = recent[0] + RATE_WINDOW
+        if recent >= settings.mention_replies_per_channel_per_minute and oldest is not None:
+            until = oldest + RATE_WINDOW
             await jobs.release(
-                session, [job.id], available_at=deferred_until, error="channel reply limit reached"
+                session, [job.id], available_at=until, error="channel reply limit reached"
             )
-            told = await _told_recently(session, job.channel_id)
-        else:
-            request = await _load_request(session, settings, identity, job)
+            return until, await _told_recently(session, job.channel_id), None
+        return None, False, await _load_request(session, settings, identity, job)
+
+    deferred_until, told, loaded = await services.database.run(prepare, name="reply:prepare")
     if deferred_until is not None:
         services.metrics.mentions_deferred += 1
         if not told:
             await _tell_deferred(services, identity, job.channel_id, deferred_until)
         return Outcome.DEFERRED
-    if request is None:
+    if loaded is None:
         return await _fail(services, identity, job, "the mentioned message no longer exists")
+    request, mention_depth = loaded
     sink = _ChannelSink(services.emitter, identity, job)
     try:
         result = await services.generator.generate(request, sink)
@@ -170,7 +177,7 @@ async def answer(services: ReplyServices, identity: Identity, job: MentionJob) -
         raise
     except ModelError as exc:
         return await _fail(services, identity, job, exc.message)
-    return await _store_reply(services, identity, job, request, result)
+    return await _store_reply(services, identity, job, request, result, mention_depth)
 
 
 async def _store_reply(
@@ -179,6 +186,7 @@ async def _store_reply(
     job: MentionJob,
     request: ReplyRequest,
     result: ReplyResult,
+    mention_depth: int,
 ) -> Outcome:
     meta = {
         "orchestrator_id": str(identity.orchestrator_id),
@@ -190,27 +198,26 @@ async def _store_reply(
     }
     text = result.text.strip() or "(no answer)"
     text = text[: services.settings.message_max_length]
+
+    async def store(session: AsyncSession) -> tuple[dict[str, Any], list[uuid.UUID]]:
+        author = await session.get(User, identity.user_id)
+        assert author is not None
+        posted = await service.post_message(
+            session,
+            services.settings,
+            author,
+            job.channel_id,
+            text,
+            reply_to_id=job.message_id,
+            metadata=meta,
+            chain_depth=(mention_depth or 0) + 1,
+            mention_job_id=job.id,
+        )
+        await jobs.finish(session, job.id, posted.message.id)
+        return message_out(posted.message), [j.orchestrator_id for j in posted.jobs]
+
     try:
-        async with services.database.transaction() as session:
-            author = await session.get(User, identity.user_id)
-            assert author is not None
-            mention_depth = await session.scalar(
-                select(Message.chain_depth).where(Message.id == job.message_id)
-            )
-            posted = await service.post_message(
-                session,
-                services.settings,
-                author,
-                job.channel_id,
-                text,
-                reply_to_id=job.message_id,
-                metadata=meta,
-                chain_depth=(mention_depth or 0) + 1,
-                mention_job_id=job.id,
-            )
-            await jobs.finish(session, job.id, posted.message.id)
-            out = message_out(posted.message)
-            woken = [j.orchestrator_id for j in posted.jobs]
+        out, woken = await services.database.run(store, name="reply:store")
     except IntegrityError:
         return Outcome.DUPLICATE  # another owner answered this job first; one reply stands
     metrics = services.metrics
@@ -233,27 +240,30 @@ async def _post_notice(
 ) -> dict[str, Any] | None:
     """A short system message in the channel, written by the orchestrator's account.
     With a job, it is the job's one answer (it closes the job as failed)."""
+
+    async def store(session: AsyncSession) -> dict[str, Any]:
+        notice = Message(
+            organization_id=identity.organization_id,
+            channel_id=channel_id,
+            author_id=identity.user_id,
+            content=content,
+            reply_to_id=job.message_id if job else None,
+            mention_job_id=job.id if job else None,
+            meta={
+                "system": True,
+                "kind": kind,
+                "reason": reason,
+                "orchestrator_id": str(identity.orchestrator_id),
+            },
+        )
+        session.add(notice)
+        await session.flush()
+        if job is not None:
+            await jobs.finish(session, job.id, notice.id, failed_reason=reason)
+        return message_out(notice)
+
     try:
-        async with services.database.transaction() as session:
-            notice = Message(
-                organization_id=identity.organization_id,
-                channel_id=channel_id,
-                author_id=identity.user_id,
-                content=content,
-                reply_to_id=job.message_id if job else None,
-                mention_job_id=job.id if job else None,
-                meta={
-                    "system": True,
-                    "kind": kind,
-                    "reason": reason,
-                    "orchestrator_id": str(identity.orchestrator_id),
-                },
-            )
-            session.add(notice)
-            await session.flush()
-            if job is not None:
-                await jobs.finish(session, job.id, notice.id, failed_reason=reason)
-            out = message_out(notice)
+        out = await services.database.run(store, name="reply:notice")
     except IntegrityError:
         return None
     await services.messenger.published(out)

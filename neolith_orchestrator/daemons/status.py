@@ -7,6 +7,14 @@ from enum import StrEnum
 from neolith_orchestrator.db.models import OrchestratorStatus
 
 
+class Activation(StrEnum):
+    """What taking a daemon's lease found."""
+
+    REFUSED = "refused"  # another instance holds the lease
+    IDLE = "idle"  # ours; no mention is waiting, so the worker sleeps until woken
+    WORK = "work"  # ours; mentions are waiting, so the worker claims at once
+
+
 class DaemonStatus(StrEnum):
     STOPPED = "stopped"
     INITIALIZING = "initializing"

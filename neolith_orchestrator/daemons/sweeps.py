@@ -13,10 +13,14 @@ import asyncio
 import itertools
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from neolith_orchestrator.chat import jobs
 from neolith_orchestrator.daemons import store
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 _ids = itertools.count(1)
+_LIVE = (DaemonStatus.RUNNING, DaemonStatus.PAUSED)
 
 
 @dataclass
@@ -100,8 +105,9 @@ class Sweeps:
         manager = self._manager
         now = utcnow()
         beats = 0
-        for daemon in list(manager.daemons()):
-            if not daemon.is_running() or not daemon.worker_alive:
+        # One pass over every daemon each interval: keep the per-daemon work to a minimum.
+        for daemon in manager.daemons():
+            if daemon.status not in _LIVE or not daemon.worker_alive:
                 continue
             daemon.last_heartbeat = now
             beats += 1
@@ -110,11 +116,13 @@ class Sweeps:
                 await daemon.listeners.emit("heartbeat", payload)
         report.daemons = beats
         try:
-            async with manager.database.transaction() as session:
-                renewed = await store.renew_leases(
-                    session, manager.instance_id, manager.runtime.lease_ttl
-                )
-                due = await jobs.due_orchestrators(session)
+            ttl = manager.runtime.lease_ttl
+
+            async def beat(session: AsyncSession) -> tuple[int, set[uuid.UUID]]:
+                renewed = await store.renew_leases(session, manager.instance_id, ttl)
+                return renewed, await jobs.due_orchestrators(session)
+
+            renewed, due = await manager.database.run(beat, name="heartbeat")
             report.actions["leases_renewed"] = renewed
             woken = 0
             for oid in due:
@@ -131,16 +139,18 @@ class Sweeps:
         report, t0 = self._begin("health")
         manager = self._manager
         now = time.monotonic()
-        wall = utcnow()
+        stale_before = utcnow() - timedelta(seconds=self.stale_after)
         counts: dict[str, int] = {}
-        for daemon in list(manager.daemons()):
-            report.daemons += 1
+        daemons = manager.daemons()
+        report.daemons = len(daemons)
+        for daemon in daemons:
             try:
-                problem = self._diagnose(daemon, wall.timestamp())
+                problem = self._diagnose(daemon, stale_before)
                 if problem is not None:
                     counts[problem] = counts.get(problem, 0) + 1
                     await manager.heal(daemon, problem)
-                elif daemon.running_since is not None:
+                elif daemon.policy.restart_count and daemon.running_since is not None:
+                    # (only a policy with restarts to forget has anything to do here)
                     daemon.policy.healthy_since(daemon.running_since, now)
             except Exception as exc:
                 report.errors.append(f"{daemon.orchestrator_id}: {exc}")
@@ -149,17 +159,17 @@ class Sweeps:
         await manager.listeners.emit("daemon:health", report.as_dict())
         return report
 
-    def _diagnose(self, daemon: Any, now_ts: float) -> str | None:
+    def _diagnose(self, daemon: Any, stale_before: datetime) -> str | None:
         status = daemon.status
         if status is DaemonStatus.ERROR:
             return "error"
-        if status not in (DaemonStatus.RUNNING, DaemonStatus.PAUSED):
+        if status not in _LIVE:
             return None
         if not daemon.worker_alive:
             return "dead-worker"
         beat = daemon.last_heartbeat
-        if beat is not None and now_ts - beat.timestamp() > self.stale_after:
+        if beat is not None and beat < stale_before:
             return "stale-heartbeat"
-        if daemon.stuck_replies(self.reply_timeout):
+        if daemon.active_conversations and daemon.stuck_replies(self.reply_timeout):
             return "stuck-reply"
         return None

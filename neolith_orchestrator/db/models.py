@@ -142,7 +142,11 @@ class ChannelMember(Base):
 
 class Message(Base):
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_channel_created", "channel_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_messages_channel_created", "channel_id", "created_at", "id"),
+        # A channel's latest messages by id (reply context, message pages).
+        Index("ix_messages_channel_id", "channel_id", "id"),
+    )
 
     id: Mapped[uuid.UUID] = _pk()
     organization_id: Mapped[uuid.UUID] = _org_fk()
