@@ -183,12 +183,20 @@ class DaemonManager:
             self._cancel_recovery(oid)
             await daemon.stop()
             self._forgive(daemon)
+            daemon.identity = await self._identity(oid)
             await daemon.start()
         else:
             daemon = await self.start_daemon(oid)
         self.metrics.restarts += 1
         await self._announce(daemon, "daemon:restarted", {"by": "admin"})
         return daemon
+
+    async def refresh_identity(self, orchestrator_id: uuid.UUID | str) -> None:
+        """Re-read a running daemon's name, handle and charter (after an admin edits them):
+        its next reply uses them."""
+        daemon = self._daemons.get(_as_uuid(orchestrator_id))
+        if daemon is not None:
+            daemon.identity = await self._identity(daemon.orchestrator_id)
 
     async def stop_all_daemons(self) -> None:
         daemons = list(self._daemons)

@@ -127,8 +127,8 @@ async def get_orchestrator(request: Request) -> Response:
 
 
 async def put_charter(request: Request) -> Response:
-    """Replace the charter (the body is the charter itself). A running daemon keeps the
-    charter it started with until it is stopped and started again."""
+    """Replace the charter (the body is the charter itself). A running daemon writes its
+    next reply with the new charter."""
     ctx, caller = context(request), await admin(request)
     orchestrator_id = inputs.path_uuid(request, "orchestrator_id")
     charter = parse_charter(await inputs.read_json(request))
@@ -138,6 +138,7 @@ async def put_charter(request: Request) -> Response:
         )
         # The service updates this same `user` (one identity map per session).
         await accounts.update_charter(session, orchestrator, charter)
+    await ctx.manager.refresh_identity(orchestrator_id)
     return JSONResponse(orchestrator_out(orchestrator, user))
 
 

@@ -230,3 +230,21 @@ async def test_actions_go_through_the_same_checks_as_people(stack: Stack) -> Non
             select(func.count()).select_from(Message).where(Message.channel_id == other.channel_id)
         )
     assert count == 0
+
+
+async def test_an_edited_charter_reaches_the_next_reply(stack: Stack) -> None:
+    from neolith_orchestrator.accounts.service import get_orchestrator, update_charter
+    from neolith_orchestrator.ai.charter import parse_charter
+
+    org = await seed_org(stack.database)
+    oid = org.orchestrator_ids["ada"]
+    await stack.manager.start_daemon(oid)
+    async with stack.database.transaction() as session:
+        orchestrator, _ = await get_orchestrator(session, org.org.id, oid)
+        await update_charter(
+            session, orchestrator, parse_charter({"name": "Ada", "mission": "Audit."})
+        )
+    await stack.manager.refresh_identity(oid)
+    mention = await _post(stack, org, "@ada what now?")
+    await eventually(lambda: _replies_to(stack, mention["id"]))
+    assert stack.generator.calls[-1].charter["mission"] == "Audit."
