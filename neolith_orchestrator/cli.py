@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from neolith_orchestrator.app import create_app
     from neolith_orchestrator.daemons.manager import get_daemon_manager
-    from neolith_orchestrator.demo import describe, seed_demo
+    from neolith_orchestrator.demo import describe, seed_demo, sign_in_orchestrator
 
     settings = _settings(host=args.host, port=args.port)
     logging.basicConfig(
@@ -62,7 +63,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
 
     async def prepare(database: Any) -> str | None:
-        return describe(await seed_demo(database)) if args.demo else None
+        if not args.demo:
+            return None
+        users = await seed_demo(database)
+        await sign_in_orchestrator(database, timedelta(milliseconds=settings.auth_session_ttl))
+        return describe(users, online=True)
 
     credentials = _run(_with_database(settings, prepare))
     if credentials:

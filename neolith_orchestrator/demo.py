@@ -4,6 +4,7 @@ with all three. Idempotent: what exists is reused, what is missing is created.""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -13,6 +14,7 @@ from neolith_orchestrator.accounts import service as accounts
 from neolith_orchestrator.chat import service as chat
 from neolith_orchestrator.db.engine import Database
 from neolith_orchestrator.db.models import Channel, Organization, User
+from neolith_orchestrator.db.types import utcnow
 from neolith_orchestrator.errors import Conflict, NotFound
 
 DEMO_SLUG = "demo"
@@ -85,11 +87,29 @@ async def _user(session: AsyncSession, org: Organization, spec: DemoUser) -> Use
     )
 
 
-def describe(users: tuple[DemoUser, ...]) -> str:
+async def sign_in_orchestrator(database: Database, ttl: timedelta) -> None:
+    """Give the demo orchestrator a live session (unless it has one), so the server brings
+    its daemon online at start-up, as it does for any orchestrator still logged in."""
+    from neolith_orchestrator.auth.sessions import create_session, live_user_ids
+
+    spec = next(u for u in DEMO_USERS if u.role == "orchestrator")
+    async with database.transaction() as session:
+        user = await session.scalar(select(User).where(func.lower(User.email) == spec.email))
+        if user is None:
+            raise NotFound("the demo orchestrator does not exist; run the demo seed first")
+        now = utcnow()
+        if user.id not in await live_user_ids(session, {user.id}, now=now):
+            await create_session(session, user, ttl=ttl, now=now, client_address="demo")
+
+
+def describe(users: tuple[DemoUser, ...], *, online: bool = False) -> str:
     """The credentials as a short text for the terminal."""
     width = max(len(u.email) for u in users)
     lines = [f'Demo organization "{DEMO_SLUG}" is ready; channel #{DEMO_CHANNEL} has everyone.']
     for user in users:
         lines.append(f"  {user.role:<13} {user.email:<{width}}  password: {user.password}")
-    lines.append("Log in as the orchestrator to bring its daemon online, then mention @ada.")
+    if online:
+        lines.append("@ada is logged in: log in as the person and mention @ada in #general.")
+    else:
+        lines.append("Log in as the orchestrator to bring its daemon online, then mention @ada.")
     return "\n".join(lines)

@@ -265,7 +265,7 @@ async def test_serve_demo_answers_a_mention_and_stops_cleanly(
                     return False
 
             await eventually(ready, within=60)
-            await login(http, "ada@demo.example", "demo-orchestrator-password")
+            # No one logs ada in: the demo server starts with its daemon online.
             sam = await login(http, "sam@demo.example", "demo-person-password")
             (general,) = (await http.get("/api/channels", headers=bearer(sam))).json()
             url = f"/api/channels/{general['id']}/messages"
@@ -282,3 +282,4 @@ async def test_serve_demo_answers_a_mention_and_stops_cleanly(
         out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()
     assert "sam@demo.example" in out.decode()
+    assert "@ada is logged in" in out.decode()
