@@ -189,6 +189,8 @@ class MentionJob(Base):
     __table_args__ = (
         UniqueConstraint("orchestrator_id", "message_id"),
         Index("ix_mention_jobs_pending", "orchestrator_id", "status", "created_at"),
+        # The heartbeat's "who has due work": without it every sweep reads every job ever.
+        Index("ix_mention_jobs_due", "status", "available_at"),
     )
 
     id: Mapped[uuid.UUID] = _pk()
