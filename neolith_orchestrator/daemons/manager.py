@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
 
-from neolith_orchestrator.accounts.service import list_orchestrators
+from neolith_orchestrator.accounts.service import get_orchestrator, list_orchestrators
 from neolith_orchestrator.ai.generator import ReplyGenerator
 from neolith_orchestrator.chat import jobs
 from neolith_orchestrator.chat.messenger import Messenger
 from neolith_orchestrator.chat.notify import MentionListener
-from neolith_orchestrator.config import Settings
+from neolith_orchestrator.config import Settings, load_settings
 from neolith_orchestrator.daemons.batch import Batcher
 from neolith_orchestrator.daemons.daemon import OrchestratorDaemon
 from neolith_orchestrator.daemons.journal import Journal
@@ -263,8 +263,6 @@ class DaemonManager:
     async def orchestrator_status(
         self, org_id: uuid.UUID, orchestrator_id: uuid.UUID
     ) -> dict[str, Any]:
-        from neolith_orchestrator.accounts.service import get_orchestrator
-
         async with self.database.transaction() as session:
             orchestrator, user = await get_orchestrator(session, org_id, orchestrator_id)
             waiting = await jobs.pending_counts(session, [orchestrator.id])
@@ -300,6 +298,8 @@ class DaemonManager:
         return status
 
     def runtime_status(self) -> dict[str, Any]:
+        # Imported here: it pulls in the anthropic SDK, slow to import, which importing
+        # the package (CLI, tools) need not pay for.
         from neolith_orchestrator.ai.factory import describe_generator
 
         return {
@@ -532,8 +532,6 @@ def get_daemon_manager(settings: Settings | None = None) -> DaemonManager:
     global _manager
     if _manager is None:
         if settings is None:
-            from neolith_orchestrator.config import load_settings
-
             settings = load_settings()
         _manager = DaemonManager(settings)
     return _manager
