@@ -1,24 +1,28 @@
-"""Password hashing with argon2 (through passlib's maintained fork, libpass). Hashing is
-CPU work, so the async helpers run it in a worker thread, never on the event loop."""
+"""Password hashing with argon2id (argon2-cffi, the reference binding). Hashing is CPU work,
+so the async helpers run it in a worker thread, never on the event loop.
+
+Hashes are PHC strings (`$argon2id$v=19$m=...`), the same format passlib wrote, so stored
+hashes keep verifying."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 
-from passlib.context import CryptContext
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 
-_context = CryptContext(schemes=["argon2"], deprecated="auto")
+_hasher = PasswordHasher()
 
 
 def hash_password_sync(password: str) -> str:
-    return str(_context.hash(password))
+    return _hasher.hash(password)
 
 
 def verify_password_sync(password: str, password_hash: str) -> bool:
     try:
-        return bool(_context.verify(password, password_hash))
-    except (ValueError, TypeError):
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
         return False
 
 

@@ -1,8 +1,15 @@
-"""Run the Alembic migrations in `migrations/` from inside the app (an async connection
-shared with Alembic, as its cookbook shows for asyncio)."""
+"""Run the Alembic migrations from inside the app (an async connection shared with Alembic,
+as its cookbook shows for asyncio).
+
+The revisions live in the checkout's top-level `migrations/` folder, which the wheel ships
+as the package `neolith_orchestrator.migrations`; they are found through the import system,
+so an installed copy and an editable checkout migrate alike, from any working directory.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -10,15 +17,25 @@ from alembic.config import Config
 from sqlalchemy import Connection
 
 from neolith_orchestrator.db.engine import Database
+from neolith_orchestrator.errors import ConfigError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+_PACKAGE = "neolith_orchestrator.migrations"
+
+
+def migrations_dir() -> Path:
+    """Where the migration scripts are (inside the installed package, or the checkout)."""
+    spec = importlib.util.find_spec(_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        if Path(location, "env.py").is_file():
+            return Path(location)
+    raise ConfigError(f"the migrations are missing from this installation ({_PACKAGE})")
 
 
 def alembic_config(url: str | None = None) -> Config:
-    """Alembic's config, pointed at our migrations folder (no alembic.ini lookup by cwd)."""
-    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    """Alembic's config, pointed at our migrations (no alembic.ini lookup by cwd)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
     if url is not None:
         cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
@@ -33,11 +50,11 @@ async def downgrade(database: Database, revision: str = "base") -> None:
     await _run(database, lambda cfg: command.downgrade(cfg, revision))
 
 
-async def _run(database: Database, step: object) -> None:
+async def _run(database: Database, step: Callable[[Config], None]) -> None:
     def run(connection: Connection) -> None:
         cfg = alembic_config()
         cfg.attributes["connection"] = connection
-        step(cfg)  # type: ignore[operator]
+        step(cfg)
 
     async with database.engine.begin() as conn:
         await conn.run_sync(run)
