@@ -68,3 +68,49 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def run_in_terminal(
+    *args: str, cwd: Path, database_url: str | None, answers: list[str], **env: str
+) -> Result:
+    """Run a command with a pseudo-terminal as its controlling terminal and stdin (what
+    `getpass` reads), typing each answer once the command has asked (a prompt ends with
+    ": "). Blocking: call it through `asyncio.to_thread`."""
+    import fcntl
+    import pty
+    import select
+    import subprocess
+    import termios
+
+    controller, terminal = pty.openpty()
+
+    def take_terminal() -> None:  # in the child, after setsid(): make it ours
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "neolith_orchestrator.cli", *args],
+        cwd=cwd,
+        env=cli_env(database_url, **env),
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=take_terminal,
+    )
+    os.close(terminal)
+    shown = ""
+    try:
+        for answer in answers:
+            while not shown.rstrip(" ").endswith(":"):
+                ready, _, _ = select.select([controller], [], [], 30)
+                assert ready, f"no prompt within 30 s; the terminal shows {shown!r}"
+                shown += os.read(controller, 1024).decode()
+            shown = ""
+            os.write(controller, answer.encode() + b"\n")
+        out, err = process.communicate(timeout=60)
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return Result(process.returncode, out.decode(), err.decode())
