@@ -21,7 +21,16 @@ from tests.support.waiting import eventually
 async def test_help_and_usage_errors(tmp_path: Path) -> None:
     helped = await cli("--help", cwd=tmp_path)
     assert helped.code == 0
-    for command in ("serve", "migrate", "create-org", "create-user", "demo", "status"):
+    for command in (
+        "serve",
+        "migrate",
+        "create-org",
+        "create-user",
+        "create-channel",
+        "add-member",
+        "demo",
+        "status",
+    ):
         assert command in helped.out
     serve_help = await cli("serve", "--help", cwd=tmp_path)
     assert "--demo" in serve_help.out and "--port" in serve_help.out
