@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import httpx2
 
 from neolith_orchestrator.errors import OrchestratorError
 
@@ -22,7 +22,7 @@ _COLUMNS = (
 _CELL_MAX = 60
 
 
-def _explain(response: httpx.Response, doing: str) -> OrchestratorError:
+def _explain(response: httpx2.Response, doing: str) -> OrchestratorError:
     try:
         message = response.json()["error"]["message"]
     except (ValueError, KeyError, TypeError):
@@ -33,7 +33,7 @@ def _explain(response: httpx.Response, doing: str) -> OrchestratorError:
 def fetch_statuses(url: str, email: str, password: str) -> list[dict[str, Any]]:
     """The daemons of the admin's organization, from the server at `url`."""
     try:
-        with httpx.Client(base_url=url, timeout=15) as http:
+        with httpx2.Client(base_url=url, timeout=15) as http:
             login = http.post("/api/auth/login", json={"email": email, "password": password})
             if login.status_code != 200:
                 raise _explain(login, "login")
@@ -45,7 +45,7 @@ def fetch_statuses(url: str, email: str, password: str) -> list[dict[str, Any]]:
                 statuses: list[dict[str, Any]] = response.json()
             finally:
                 http.post("/api/auth/logout", headers=headers)
-    except httpx.HTTPError as exc:
+    except httpx2.HTTPError as exc:
         raise OrchestratorError(f"cannot reach the server at {url}: {exc}") from exc
     return statuses
 

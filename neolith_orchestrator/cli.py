@@ -8,24 +8,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
-from pathlib import Path
+from importlib import metadata
 from typing import Any
 
+from neolith_orchestrator import cli_inputs, logs
+from neolith_orchestrator.cli_database import with_database
 from neolith_orchestrator.config import Settings, load_settings
-from neolith_orchestrator.errors import OrchestratorError, ValidationFailed
+from neolith_orchestrator.errors import OrchestratorError
 
-DEFAULT_URL = "http://127.0.0.1:8080"
 EPILOG = (
     "Settings come from .env.orchestrator and the environment (DATABASE_URL, "
-    "ANTHROPIC_API_KEY, ...); see .env.orchestrator.example."
+    "ANTHROPIC_API_KEY, LOG_FORMAT, ...); see .env.orchestrator.example."
 )
+_log = logging.getLogger("neolith_orchestrator.cli")
 
 
 def _run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -33,21 +34,10 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
 
 
 def _settings(**overrides: Any) -> Settings:
-    return load_settings(**{k: v for k, v in overrides.items() if v is not None})
-
-
-async def _with_database(
-    settings: Settings, step: Callable[[Any], Coroutine[Any, Any, Any]]
-) -> Any:
-    from neolith_orchestrator.db import migrate
-    from neolith_orchestrator.db.engine import Database
-
-    database = Database(settings)
-    try:
-        await migrate.upgrade(database)
-        return await step(database)
-    finally:
-        await database.dispose()
+    """The settings, with logging configured from them (LOG_LEVEL, LOG_FORMAT)."""
+    settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    logs.configure(settings)
+    return settings
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -58,9 +48,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from neolith_orchestrator.demo import describe, seed_demo, sign_in_orchestrator
 
     settings = _settings(host=args.host, port=args.port)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
 
     async def prepare(database: Any) -> str | None:
         if not args.demo:
@@ -69,7 +56,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         await sign_in_orchestrator(database, timedelta(milliseconds=settings.auth_session_ttl))
         return describe(users, online=True)
 
-    credentials = _run(_with_database(settings, prepare))
+    credentials = _run(with_database(settings, prepare))
     if credentials:
         print(credentials, flush=True)
     app = create_app(settings, manager=get_daemon_manager(settings))
@@ -79,10 +66,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=settings.port,
         lifespan="on",
         log_level=settings.log_level.lower(),
+        log_config=logs.log_config(settings),
         timeout_graceful_shutdown=max(5, settings.daemon_stop_grace // 1000 + 5),
     )
     server = uvicorn.Server(config)
-    print(f"serving on http://{settings.host}:{settings.port}", flush=True)
+    _log.info("serving on http://%s:%s", settings.host, settings.port)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal with the
     # handlers it found: make that a clean exit, since the stop was asked for and done.
     signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -105,8 +93,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return None
 
     settings = _settings()
-    _run(_with_database(settings, nothing))
-    print(f"database is up to date ({settings.database_url.split('://', 1)[0]})")
+    _run(with_database(settings, nothing))
+    print(f"database is up to date ({settings.describe_database()})")
     return 0
 
 
@@ -118,21 +106,8 @@ def cmd_create_org(args: argparse.Namespace) -> int:
             org = await create_organization(session, args.slug, args.name)
             return f"created organization {org.slug} ({org.id})"
 
-    print(_run(_with_database(_settings(), create)))
+    print(_run(with_database(_settings(), create)))
     return 0
-
-
-def _read_charter(path: str, name: str) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ValidationFailed(f"cannot read the charter file {path}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise ValidationFailed(f"the charter file {path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ValidationFailed(f"the charter file {path} must hold a JSON object")
-    data.setdefault("name", name)
-    return data
 
 
 def cmd_create_user(args: argparse.Namespace) -> int:
@@ -142,7 +117,14 @@ def cmd_create_user(args: argparse.Namespace) -> int:
         orchestrator_for_user,
     )
 
-    charter = _read_charter(args.charter, args.name) if args.orchestrator else None
+    charter = cli_inputs.read_charter(args.charter, args.name) if args.orchestrator else None
+    password = cli_inputs.read_password(args, confirm=True)
+    parser: argparse.ArgumentParser = args.parser
+    if password is None:
+        parser.error(
+            "a password is required: type it at the prompt (in a terminal), "
+            "or give --password-file FILE, --password-stdin or --password P"
+        )
 
     async def create(database: Any) -> str:
         async with database.transaction() as session:
@@ -152,7 +134,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
                 org,
                 email=args.email,
                 name=args.name,
-                password=args.password,
+                password=password,
                 handle=args.handle,
                 is_admin=args.admin,
                 charter=charter,
@@ -164,8 +146,70 @@ def cmd_create_user(args: argparse.Namespace) -> int:
                 text += f"\norchestrator id {orchestrator.id}"
             return text
 
-    print(_run(_with_database(_settings(), create)))
+    print(_run(with_database(_settings(), create)))
     return 0
+
+
+def cmd_create_channel(args: argparse.Namespace) -> int:
+    from neolith_orchestrator.accounts.service import get_organization_by_slug
+    from neolith_orchestrator.chat.service import create_channel
+
+    async def create(database: Any) -> str:
+        async with database.transaction() as session:
+            org = await get_organization_by_slug(session, args.org)
+            creator = await _member_by_email(session, org, args.by)
+            channel = await create_channel(session, creator, args.name, args.topic or "")
+            return f"created channel #{channel.name} ({channel.id}) with {creator.email}"
+
+    print(_run(with_database(_settings(), create)))
+    return 0
+
+
+def cmd_add_member(args: argparse.Namespace) -> int:
+    from neolith_orchestrator.accounts.service import get_organization_by_slug
+    from neolith_orchestrator.chat.service import add_member
+
+    async def add(database: Any) -> str:
+        async with database.transaction() as session:
+            org = await get_organization_by_slug(session, args.org)
+            channel = await _channel_by_name(session, org, args.channel)
+            user = await _member_by_email(session, org, args.email)
+            added = await add_member(session, org.id, channel.id, user.id)
+            verb = "added" if added else "already a member:"
+            return f"{verb} {user.email} (@{user.handle}) in #{channel.name}"
+
+    print(_run(with_database(_settings(), add)))
+    return 0
+
+
+async def _member_by_email(session: Any, org: Any, email: str) -> Any:
+    from sqlalchemy import func, select
+
+    from neolith_orchestrator.db.models import User
+    from neolith_orchestrator.errors import NotFound
+
+    user = await session.scalar(
+        select(User).where(
+            User.organization_id == org.id, func.lower(User.email) == email.strip().lower()
+        )
+    )
+    if user is None:
+        raise NotFound(f"no user {email!r} in organization {org.slug!r}")
+    return user
+
+
+async def _channel_by_name(session: Any, org: Any, name: str) -> Any:
+    from sqlalchemy import select
+
+    from neolith_orchestrator.db.models import Channel
+    from neolith_orchestrator.errors import NotFound
+
+    channel = await session.scalar(
+        select(Channel).where(Channel.organization_id == org.id, Channel.name == name.strip())
+    )
+    if channel is None:
+        raise NotFound(f"no channel {name!r} in organization {org.slug!r}")
+    return channel
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -174,7 +218,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     async def seed(database: Any) -> str:
         return describe(await seed_demo(database))
 
-    print(_run(_with_database(_settings(), seed)))
+    print(_run(with_database(_settings(), seed)))
     return 0
 
 
@@ -182,15 +226,32 @@ def cmd_status(args: argparse.Namespace) -> int:
     from neolith_orchestrator.admin_client import fetch_statuses, render_table
 
     email = args.email or os.environ.get("NEOLITH_ADMIN_EMAIL")
-    password = args.password or os.environ.get("NEOLITH_ADMIN_PASSWORD")
+    password = cli_inputs.read_password(args, env="NEOLITH_ADMIN_PASSWORD")
     parser: argparse.ArgumentParser = args.parser
     if not email or not password:
         parser.error(
-            "admin credentials are required: --email and --password, "
-            "or NEOLITH_ADMIN_EMAIL and NEOLITH_ADMIN_PASSWORD"
+            "admin credentials are required: --email (or NEOLITH_ADMIN_EMAIL) and a password "
+            "(a prompt in a terminal, --password-file, --password-stdin, --password or "
+            "NEOLITH_ADMIN_PASSWORD)"
         )
-    print(render_table(fetch_statuses(args.url, email, password)))
+    url = args.url or server_url(_settings())
+    print(render_table(fetch_statuses(url, email, password)))
     return 0
+
+
+def server_url(settings: Settings) -> str:
+    """Where `serve` with these settings listens, as a client reaches it."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, settings.host)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("neolith-orchestrator")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="AI colleagues for team chat: one supervised daemon per orchestrator.",
         epilog=EPILOG,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, handler: Callable[[argparse.Namespace], int], text: str) -> Any:
@@ -217,26 +279,51 @@ def build_parser() -> argparse.ArgumentParser:
     org.add_argument("slug", metavar="SLUG", help="lower-case letters, digits and dashes")
     org.add_argument("--name", help="display name (default: the slug)")
 
-    user = command("create-user", cmd_create_user, "Create a person or an orchestrator.")
+    user = command(
+        "create-user",
+        cmd_create_user,
+        "Create a person or an orchestrator. The password is asked for in a terminal.",
+    )
     user.add_argument("--org", required=True, metavar="SLUG", help="the organization's slug")
     user.add_argument("--email", required=True, metavar="E")
     user.add_argument("--name", required=True, metavar="N")
-    user.add_argument("--password", required=True, metavar="P", help="at least 8 characters")
+    cli_inputs.add_password_options(user, what="the password (at least 8 characters)")
     user.add_argument("--handle", metavar="H", help="@mention handle (default: from the name)")
     user.add_argument("--admin", action="store_true", help="an admin of the organization")
     user.add_argument(
         "--orchestrator", action="store_true", help="an AI orchestrator (needs --charter)"
     )
     user.add_argument(
-        "--charter", metavar="FILE.json", help="the orchestrator's charter (role, mission, ...)"
+        "--charter",
+        metavar="FILE.json",
+        help="the orchestrator's charter (see docs/charter.example.json)",
     )
+
+    channel = command("create-channel", cmd_create_channel, "Create a channel.")
+    channel.add_argument("--org", required=True, metavar="SLUG", help="the organization's slug")
+    channel.add_argument("--name", required=True, metavar="NAME", help="the channel's name")
+    channel.add_argument("--topic", metavar="TEXT", help="the channel's topic")
+    channel.add_argument(
+        "--by", required=True, metavar="E", help="e-mail of the member who creates it (joins it)"
+    )
+
+    member = command("add-member", cmd_add_member, "Add a user to a channel.")
+    member.add_argument("--org", required=True, metavar="SLUG", help="the organization's slug")
+    member.add_argument("--channel", required=True, metavar="NAME", help="the channel's name")
+    member.add_argument("--email", required=True, metavar="E", help="the user's e-mail")
 
     command("demo", cmd_demo, "Create the demo organization (idempotent) and print logins.")
 
-    status = command("status", cmd_status, "Show the daemons of a running server.")
-    status.add_argument("--url", default=DEFAULT_URL, help=f"server URL (default: {DEFAULT_URL})")
+    status = command(
+        "status",
+        cmd_status,
+        "Show the daemons of a running server. The password is asked for in a terminal.",
+    )
+    status.add_argument(
+        "--url", help="server URL (default: from HOST and PORT, as `serve` listens)"
+    )
     status.add_argument("--email", help="admin e-mail (default: NEOLITH_ADMIN_EMAIL)")
-    status.add_argument("--password", help="admin password (default: NEOLITH_ADMIN_PASSWORD)")
+    cli_inputs.add_password_options(status, what="the admin password (or NEOLITH_ADMIN_PASSWORD)")
     return parser
 
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import socket
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from neolith_orchestrator.errors import ConfigError
 
@@ -22,6 +25,11 @@ class Mode(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
     TEST = "test"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
 
 
 class Settings(BaseSettings):
@@ -87,6 +95,7 @@ class Settings(BaseSettings):
     auth_max_failures: int = Field(5, gt=0)
     auth_failure_window: int = Field(300_000, gt=0)
     log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.TEXT
 
     @field_validator("database_url")
     @classmethod
@@ -125,18 +134,64 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
     @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file, absolute (it is relative to the working directory otherwise);
+        None for PostgreSQL or an in-memory database."""
+        if not self.is_sqlite:
+            return None
+        database = make_url(self.database_url).database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return Path(database).expanduser().resolve()
+
+    def describe_database(self) -> str:
+        """The database for a log line or an error: the SQLite file's full path, or the
+        PostgreSQL URL without its password."""
+        path = self.sqlite_path
+        if path is not None:
+            return f"SQLite file {path}"
+        if self.is_sqlite:
+            return "SQLite in memory"
+        return f"PostgreSQL {redact_url(self.database_url)}"
+
+    @property
     def model_offline(self) -> bool:
         """No API key: the offline responder answers, and says so."""
         return self.anthropic_api_key is None
 
 
+# Settings whose value is never printed, not even in an error about it (ANTHROPIC_API_KEY...).
+_SECRET_WORDS = frozenset({"KEY", "PASSWORD", "SECRET", "TOKEN"})
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password replaced by `***` (unchanged when it has none)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url
+    if parsed.password is None:
+        return url
+    return parsed.render_as_string(hide_password=True)
+
+
+def redact(name: str, value: object) -> str:
+    """A setting's value as an error message may show it: secrets hidden, URLs without
+    their password."""
+    if _SECRET_WORDS.intersection(name.upper().split("_")):
+        return "(hidden)"
+    text = value if isinstance(value, str) else repr(value)
+    return repr(redact_url(text)) if "://" in text else repr(value)
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings, turning a validation failure into a `ConfigError` naming each variable."""
+    """Build settings, turning a validation failure into a `ConfigError` naming each variable
+    (never echoing a secret)."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             name = str(err["loc"][0]).upper() if err["loc"] else "settings"
-            problems.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
-        raise ConfigError("invalid configuration: " + "; ".join(problems)) from exc
+            problems.append(f"{name}: {err['msg']} (got {redact(name, err.get('input'))})")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

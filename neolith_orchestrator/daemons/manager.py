@@ -19,6 +19,7 @@ from neolith_orchestrator.chat import jobs
 from neolith_orchestrator.chat.messenger import Messenger
 from neolith_orchestrator.chat.notify import MentionListener
 from neolith_orchestrator.config import Settings, load_settings
+from neolith_orchestrator.daemons import oplog
 from neolith_orchestrator.daemons.batch import Batcher
 from neolith_orchestrator.daemons.daemon import OrchestratorDaemon
 from neolith_orchestrator.daemons.journal import Journal
@@ -368,6 +369,7 @@ class DaemonManager:
                 return
             task = asyncio.create_task(self._recover(daemon, None), name=f"recover:{oid}")
         else:
+            oplog.daemon_event(daemon.identity, "daemon:unhealthy", {"reason": problem})
             await daemon.record_error(f"health check: {problem}")
             await daemon.stop(grace=0)
             task = asyncio.create_task(self._recover(daemon, None), name=f"recover:{oid}")
@@ -397,6 +399,7 @@ class DaemonManager:
             "channel_id": str(job.channel_id),
             "reason": reason,
         }
+        oplog.daemon_event(identity, "daemon:reply-failed", payload)
         if self._runtime is not None:
             self._runtime.journal.event(
                 identity.organization_id, identity.orchestrator_id, "daemon:reply-failed", payload
@@ -448,6 +451,7 @@ class DaemonManager:
         await self.listeners.emit(name, payload)
 
     def _log_event(self, daemon: OrchestratorDaemon, name: str, payload: dict[str, Any]) -> None:
+        oplog.daemon_event(daemon.identity, name, payload)
         if self._runtime is not None:
             self._runtime.journal.event(
                 daemon.organization_id, daemon.orchestrator_id, name, payload

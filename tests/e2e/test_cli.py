@@ -6,56 +6,31 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from tests.e2e.clients import bearer, login
 from tests.e2e.conftest import e2e_settings, running
+from tests.support.cli import cli, free_port, start_cli
 from tests.support.seed import PASSWORD, Org
 from tests.support.waiting import eventually
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-def _env(database_url: str | None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "NEOLITH_"))}
-    env.update({"ORCHESTRATOR_MODE": "test", "LOG_LEVEL": "WARNING", **extra})
-    if database_url is not None:
-        env["DATABASE_URL"] = database_url
-    return env
-
-
-async def cli(*args: str, cwd: Path, database_url: str | None = None, **env: str) -> Result:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "neolith_orchestrator.cli",
-        *args,
-        cwd=cwd,
-        env=_env(database_url, **env),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return Result(process.returncode, out.decode(), err.decode())
 
 
 async def test_help_and_usage_errors(tmp_path: Path) -> None:
     helped = await cli("--help", cwd=tmp_path)
     assert helped.code == 0
-    for command in ("serve", "migrate", "create-org", "create-user", "demo", "status"):
+    for command in (
+        "serve",
+        "migrate",
+        "create-org",
+        "create-user",
+        "create-channel",
+        "add-member",
+        "demo",
+        "status",
+    ):
         assert command in helped.out
     serve_help = await cli("serve", "--help", cwd=tmp_path)
     assert "--demo" in serve_help.out and "--port" in serve_help.out
@@ -232,28 +207,12 @@ async def test_status_shows_the_daemons_of_a_running_server(
     assert gone.code == 1 and "cannot reach" in gone.err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_serve_demo_answers_a_mention_and_stops_cleanly(
     tmp_path: Path, database_url: str
 ) -> None:
-    port = _free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "neolith_orchestrator.cli",
-        "serve",
-        "--demo",
-        "--port",
-        str(port),
-        cwd=tmp_path,
-        env=_env(database_url),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    port = free_port()
+    process = await start_cli(
+        "serve", "--demo", "--port", str(port), cwd=tmp_path, database_url=database_url
     )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:

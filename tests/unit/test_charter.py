@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from neolith_orchestrator.ai.charter import Charter, parse_charter
+from neolith_orchestrator.ai.charter import Charter, Personality, parse_charter
 from neolith_orchestrator.errors import ValidationFailed
 
 FULL: dict[str, Any] = {
@@ -50,7 +52,14 @@ def test_whitespace_is_stripped() -> None:
         ({"discipline": "x" * 201}, "discipline"),
         ({"mission": "x" * 2_001}, "mission"),
         ({"personality": "x" * 1_001}, "personality"),
-        ({"instructions": "be nice"}, "instructions"),
+        ({"instructions": 7}, "instructions"),
+        ({"values": "honesty"}, "values"),
+        ({"vision": "v" * 2_001}, "vision"),
+        ({"personality": {"trait": ["calm"]}}, "personality.trait"),
+        ({"personality": {"traits": "calm"}}, "personality.traits"),
+        ({"personality": 5}, "personality"),
+        ({"communicationPreferences": {"tone": {"deep": 1}}}, "communicationPreferences"),
+        ({"operationalSettings": "x" * 2_001}, "operationalSettings"),
         ({"instructions": ["ok"] * 51}, "instructions"),
         ({"capabilities": ["ok"] * 51}, "capabilities"),
         ({"colour": "blue"}, "colour"),
@@ -103,3 +112,66 @@ def test_largest_valid_charter_is_accepted() -> None:
     )
     assert isinstance(charter, Charter)
     assert len(charter.instructions) == 50
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "charter.example.json"
+NEOLITH: dict[str, Any] = {
+    "name": "Grace",
+    "mission": "Ship safely.",
+    "vision": "Release any day without fear.",
+    "values": ["Safety before speed", "Write it down"],
+    "expertise": ["release planning"],
+    "personality": {
+        "traits": ["calm", "precise"],
+        "communicationStyle": "Short answers first.",
+        "decisionMakingStyle": "Weighs the risk.",
+        "background": "Six years of releases.",
+    },
+    "communicationPreferences": {"tone": "direct", "useBulletPoints": True},
+    "operationalSettings": {"workingHours": "09:00-18:00 UTC", "maxReplies": 3},
+}
+
+
+def test_instructions_may_be_one_text_of_lines() -> None:
+    charter = parse_charter({"name": "Ada", "instructions": "- Be brief.\n\n2. Cite sources.\n"})
+    assert charter.instructions == ["Be brief.", "Cite sources."]
+    assert parse_charter({"name": "Ada", "instructions": "Be kind."}).instructions == ["Be kind."]
+
+
+def test_neoliths_shape_is_accepted_and_stored_loadably() -> None:
+    charter = parse_charter(NEOLITH)
+    assert isinstance(charter.personality, Personality)
+    assert charter.personality.communication_style == "Short answers first."
+    assert charter.communication_preferences == {"tone": "direct", "useBulletPoints": True}
+    stored = charter.to_config()
+    assert stored["personality"]["decision_making_style"] == "Weighs the risk."
+    assert stored["operational_settings"] == {"workingHours": "09:00-18:00 UTC", "maxReplies": 3}
+    assert parse_charter(stored) == charter
+    assert parse_charter(json.loads(json.dumps(stored))) == charter
+
+
+def test_our_stored_shape_gains_no_new_keys() -> None:
+    assert set(parse_charter({"name": "Ada"}).to_config()) == set(FULL)
+
+
+def test_an_unknown_field_is_refused_by_name_with_a_suggestion() -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        parse_charter({"name": "Ada", "missoin": "typo"})
+    assert caught.value.message == (
+        "invalid charter: missoin: unknown field (did you mean 'mission'?)"
+    )
+    with pytest.raises(ValidationFailed, match=r"personality\.communicationStyel: unknown field"):
+        parse_charter({"name": "Ada", "personality": {"communicationStyel": "x"}})
+
+
+def test_list_items_of_neoliths_lists_are_bounded() -> None:
+    with pytest.raises(ValidationFailed, match=r"values\.1: must be 1 to 1000"):
+        parse_charter({"name": "Ada", "values": ["ok", " "]})
+    with pytest.raises(ValidationFailed, match=r"personality\.traits\.0: must be 1 to 1000"):
+        parse_charter({"name": "Ada", "personality": {"traits": [""]}})
+
+
+def test_the_example_charter_file_is_valid() -> None:
+    charter = parse_charter(json.loads(EXAMPLE.read_text()))
+    assert charter.name == "Grace" and charter.vision and charter.expertise
+    assert parse_charter(charter.to_config()) == charter

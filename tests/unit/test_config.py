@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from neolith_orchestrator.config import Settings, load_settings
+from neolith_orchestrator.config import Settings, load_settings, redact, redact_url
 from neolith_orchestrator.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / ".env.orchestrator.example"
@@ -94,3 +94,37 @@ def test_the_example_file_itself_is_a_valid_configuration(monkeypatch: pytest.Mo
     settings = load_settings(_env_file=str(EXAMPLE))
     assert settings.anthropic_api_key is None and settings.model_offline
     assert settings.instance_id  # blank means the host name
+
+
+def test_errors_never_echo_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "mysql://bob:s3cret@db.internal/neolith")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_env_file=None)
+    assert "s3cret" not in caught.value.message
+    assert "mysql://bob:***@db.internal/neolith" in caught.value.message
+    assert redact("ANTHROPIC_API_KEY", "sk-ant-123") == "(hidden)"
+    assert redact("REDIS_URL", "redis://:pw@h:6379/0") == "'redis://:***@h:6379/0'"
+    assert redact("ANTHROPIC_MAX_TOKENS", "lots") == "'lots'"
+
+
+def test_the_database_is_described_by_full_path_or_url_without_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = Settings(_env_file=None, database_url="sqlite:///./x.db")  # type: ignore[call-arg]
+    assert relative.sqlite_path == tmp_path.resolve() / "x.db"
+    assert relative.describe_database() == f"SQLite file {tmp_path.resolve() / 'x.db'}"
+    memory = Settings(_env_file=None, database_url="sqlite+aiosqlite://")  # type: ignore[call-arg]
+    assert memory.describe_database() == "SQLite in memory"
+    pg = Settings(_env_file=None, database_url="postgresql://u:pw@h/db")  # type: ignore[call-arg]
+    assert pg.describe_database() == "PostgreSQL postgresql+asyncpg://u:***@h/db"
+    assert redact_url("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_log_format_is_text_or_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(_env_file=None).log_format == "text"  # type: ignore[call-arg]
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    assert load_settings(_env_file=None).log_format == "json"
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    with pytest.raises(ConfigError, match="LOG_FORMAT"):
+        load_settings(_env_file=None)

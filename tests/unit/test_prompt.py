@@ -150,3 +150,48 @@ def test_empty_author_name_is_unknown() -> None:
 def test_building_is_pure() -> None:
     request = reply_request("@ada hi", history=(("Bob", "x"), ("Ada", "y")))
     assert build_prompt(request, CHARTER, **WIDE) == build_prompt(request, CHARTER, **WIDE)
+
+
+def test_every_field_of_neoliths_shape_reaches_the_system_prompt() -> None:
+    charter = parse_charter(
+        {
+            "name": "Grace",
+            "mission": "Ship safely.",
+            "vision": "Release any day without fear.",
+            "values": ["Safety before speed"],
+            "expertise": ["release planning"],
+            "personality": {
+                "traits": ["calm", "precise"],
+                "communicationStyle": "Short answers first.",
+                "decisionMakingStyle": "Weighs the risk.",
+                "background": "Six years of releases.",
+            },
+            "communicationPreferences": {"tone": "direct", "useBulletPoints": True},
+            "operationalSettings": {"workingHours": "09:00-18:00 UTC", "channels": ["a", "b"]},
+            "instructions": "Be brief.\nCite sources.",
+        }
+    )
+    system = build_system_prompt(charter, handle="grace")
+    for part in (
+        "Mission: Ship safely.",
+        "Vision: Release any day without fear.",
+        "Values:\n- Safety before speed",
+        "Expertise:\n- release planning",
+        "Personality:\n- Traits: calm, precise",
+        "- Communication style: Short answers first.",
+        "- Decision-making style: Weighs the risk.",
+        "- Background: Six years of releases.",
+        "Communication preferences:\n- Tone: direct\n- Use bullet points: yes",
+        "Operational settings:\n- Working hours: 09:00-18:00 UTC\n- Channels: a, b",
+        "Standing instructions:\n- Be brief.\n- Cite sources.",
+    ):
+        assert part in system, part
+
+
+def test_preferences_may_be_plain_text() -> None:
+    charter = parse_charter(
+        {"name": "Bo", "communicationPreferences": "Formal.", "operationalSettings": "Weekdays."}
+    )
+    system = build_system_prompt(charter)
+    assert "Communication preferences: Formal." in system
+    assert "Operational settings: Weekdays." in system
