@@ -5,7 +5,8 @@
 A socket connects with `auth={"token": ...}` and joins `user:<id>`, `org:<id>`,
 `admins:<org>` (admins) and `channel:<id>` for each channel its user belongs to.
 `message:send` takes `{"channel_id", "content", "reply_to_id"?}` and acknowledges with
-`{"ok": true, "message": {...}}` or `{"ok": false, "error": {"code", "message"}}`.
+`{"ok": true, "message": {...}}` or `{"ok": false, "error": {"code", "message"}}` (with
+`details` per field for a validation error, as over HTTP).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from neolith_orchestrator.chat import service as chat
 from neolith_orchestrator.context import AppContext
 from neolith_orchestrator.db.models import OrchestratorStatus, User
 from neolith_orchestrator.db.types import utcnow
-from neolith_orchestrator.errors import AuthenticationFailed, OrchestratorError
+from neolith_orchestrator.errors import AuthenticationFailed, OrchestratorError, ValidationFailed
 from neolith_orchestrator.http import inputs
+from neolith_orchestrator.http.errors import validation_details
 from neolith_orchestrator.realtime.emitter import (
     Emitter,
     admin_room,
@@ -44,7 +46,11 @@ class _Socket:
 
 
 def _failure(exc: OrchestratorError) -> dict[str, Any]:
-    return {"ok": False, **exc.to_dict()}
+    """The ack of a refused `message:send`: the HTTP error body, `details` included."""
+    error: dict[str, Any] = exc.to_dict()["error"]
+    if isinstance(exc, ValidationFailed):
+        error["details"] = validation_details(exc)
+    return {"ok": False, "error": error}
 
 
 class RealtimeServer:
