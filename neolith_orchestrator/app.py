@@ -107,7 +107,7 @@ class App:
         watcher = SessionWatcher(
             database,
             manager,
-            also_expiring=self.realtime.next_expiry,
+            # A backstop: each socket is closed at its own expiry by the realtime server's timer.
             after_sweep=self.realtime.close_expired,
         )
         ctx = AppContext(
