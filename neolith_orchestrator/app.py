@@ -27,7 +27,7 @@ from neolith_orchestrator.context import AppContext
 from neolith_orchestrator.daemons.manager import DaemonManager
 from neolith_orchestrator.db import migrate
 from neolith_orchestrator.db.engine import Database
-from neolith_orchestrator.http import admin, auth, channels, metrics, runtime
+from neolith_orchestrator.http import admin, auth, channels, docs, metrics, runtime
 from neolith_orchestrator.http.errors import EXCEPTION_HANDLERS
 from neolith_orchestrator.http.security import SecurityHeaders, cors_middleware, socketio_origins
 from neolith_orchestrator.realtime.emitter import SocketIOEmitter
@@ -62,6 +62,7 @@ class App:
                 *admin.routes,
                 *runtime.routes,
                 *(metrics.routes if own_port else []),
+                *docs.routes,
             ],
             exception_handlers=EXCEPTION_HANDLERS,
             middleware=[cors_middleware(settings.cors_origins)],
