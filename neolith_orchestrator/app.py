@@ -31,6 +31,7 @@ from neolith_orchestrator.http import admin, auth, channels, docs, metrics, runt
 from neolith_orchestrator.http.errors import EXCEPTION_HANDLERS
 from neolith_orchestrator.http.security import SecurityHeaders, cors_middleware, socketio_origins
 from neolith_orchestrator.realtime.emitter import SocketIOEmitter
+from neolith_orchestrator.realtime.packets import GuardedPacket
 from neolith_orchestrator.realtime.server import RealtimeServer
 
 _log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class App:
             logger=False,
             engineio_logger=False,
             cors_allowed_origins=socketio_origins(settings.cors_origins),
+            serializer=GuardedPacket,
         )
         self.emitter = SocketIOEmitter(self.sio)
         self.realtime = RealtimeServer(self.sio, self.emitter)

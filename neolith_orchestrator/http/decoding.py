@@ -37,11 +37,15 @@ class InvalidInput(ValidationFailed):
         super().__init__("; ".join(f"{d['field']}: {d['message']}" for d in details))
 
 
+class TooDeep(dict[str, Any]):
+    """Stands for a payload that was too deep to decode (see `realtime/packets.py`)."""
+
+
 def field_error(field: str, message: str) -> InvalidInput:
     return InvalidInput([{"field": field, "message": message}])
 
 
-def _too_deep(text: str) -> bool:
+def too_deep(text: str) -> bool:
     """Whether the brackets of `text` nest deeper than MAX_DEPTH (C-speed string passes, so a
     megabyte of brackets costs milliseconds, not a Python loop per character)."""
     if text.count("[") + text.count("{") <= MAX_DEPTH:
@@ -63,7 +67,7 @@ def decode_json(body: bytes) -> Any:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise field_error("payload", "the body is not UTF-8") from exc
-    if _too_deep(text):
+    if too_deep(text):
         raise field_error("payload", f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
         data = json.loads(text)
@@ -85,6 +89,8 @@ def _string_problem(value: str) -> str | None:
 def check_tree(data: Any) -> None:
     """Refuse a decoded payload nested deeper than MAX_DEPTH or holding a bad string; every
     problem names its field (`content`, `charter.values.2`). Iterative: safe at any depth."""
+    if isinstance(data, TooDeep):
+        raise field_error("payload", f"JSON nested deeper than {MAX_DEPTH} levels")
     problems: list[dict[str, str]] = []
     stack: list[tuple[tuple[str, ...], Any]] = [((), data)]
     while stack and len(problems) < _MAX_PROBLEMS:
@@ -98,7 +104,9 @@ def check_tree(data: Any) -> None:
         if not isinstance(value, dict | list):
             continue
         if len(path) >= MAX_DEPTH:
-            problems.append({"field": where, "message": f"nested deeper than {MAX_DEPTH} levels"})
+            # Named by the top-level field it hangs from: the full path is 64 steps long.
+            top = path[0] if path else "payload"
+            problems.append({"field": top, "message": f"nested deeper than {MAX_DEPTH} levels"})
             continue
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:

@@ -9,7 +9,7 @@ import json
 from starlette.requests import Request
 
 from neolith_orchestrator.errors import OrchestratorError, TooManyRequests, ValidationFailed
-from neolith_orchestrator.http.decoding import InvalidInput, decode_json
+from neolith_orchestrator.http.decoding import InvalidInput, check_tree, decode_json
 from neolith_orchestrator.http.errors import EXCEPTION_HANDLERS, validation_details
 
 
@@ -59,3 +59,15 @@ def test_depth_is_measured_outside_strings() -> None:
             assert exc.details[0]["field"] == "payload"
         else:
             raise AssertionError(body[:10])
+
+
+def test_a_decoded_tree_names_the_field_it_is_too_deep_under() -> None:
+    nested: object = "x"
+    for _ in range(70):
+        nested = [nested]
+    try:
+        check_tree({"content": "hi", "extra": nested})
+    except InvalidInput as exc:
+        assert exc.details == [{"field": "extra", "message": "nested deeper than 64 levels"}]
+    else:
+        raise AssertionError("not refused")
