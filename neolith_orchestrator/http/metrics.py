@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from neolith_orchestrator.context import AppContext
 from neolith_orchestrator.errors import ConfigError
+from neolith_orchestrator.http.security import SecurityHeaders
 
 # The classic text format, which `generate_latest` writes.
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -100,7 +101,9 @@ class MetricsServer:
         self.host, self.port = host, port
         app = Starlette(routes=routes)
         app.state.metrics_registry = registry
-        config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False)
+        config = uvicorn.Config(
+            SecurityHeaders(app), lifespan="off", log_config=None, access_log=False
+        )
         self._server = _SecondServer(config)
         self._task: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None

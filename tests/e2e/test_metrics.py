@@ -123,6 +123,7 @@ async def test_metrics_on_a_port_of_their_own(database_url: str, acme: Org) -> N
         assert on_main.json()["error"]["code"] == "not_found"
         scraped = await other.get(metrics_url)
         assert scraped.status_code == 200
+        assert scraped.headers["x-content-type-options"] == "nosniff"
         assert _samples(scraped.text)['neolith_auth_logins_total{outcome="success"}'] == 1
         assert (await other.get(f"http://127.0.0.1:{port}/api/auth/me")).status_code == 404
     # The lifespan stopped it (and `running` checked that its task is gone).
