@@ -84,6 +84,8 @@ def _operation(route: Route, op: Op, params: list[tuple[str, str]], refs: Any) -
         parameters.append(
             {"name": q.name, "in": "query", "schema": q.schema, "description": q.description}
         )
+    if op.auth == "admin":
+        description = " ".join(filter(None, ["Organization admins only.", description]))
     out: dict[str, Any] = {"operationId": route.name, "summary": summary}
     if description:
         out["description"] = description

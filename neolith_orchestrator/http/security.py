@@ -15,9 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from neolith_orchestrator.http.errors import error_response
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -59,11 +63,23 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class _CORS(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered in our JSON error shape."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        reason = bytes(response.body).decode()  # "Disallowed CORS origin, method"
+        headers = {k: v for k, v in response.headers.items() if k.startswith("access-control")}
+        return error_response(400, "cors_refused", reason, headers)
+
+
 def cors_middleware(origins: Sequence[str]) -> Middleware:
     """CORS for the HTTP API: the listed origins may call it from a browser (bearer tokens,
     so no credentials mode); with none listed, only same-origin pages can."""
     return Middleware(
-        CORSMiddleware,
+        _CORS,
         allow_origins=list(origins),
         allow_methods=["GET", "POST", "PUT", "DELETE"],
         allow_headers=["Authorization", "Content-Type"],

@@ -54,6 +54,10 @@ async def test_listed_origin_is_allowed_and_others_refused(database_url: str, ac
         assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
         refused = await _preflight(live.http, REFUSED)
         assert refused.status_code == 400
+        assert refused.json()["error"] == {
+            "code": "cors_refused",
+            "message": "Disallowed CORS origin",
+        }
         assert "access-control-allow-origin" not in refused.headers
 
         token = await login(live.http, "pat@acme.test")

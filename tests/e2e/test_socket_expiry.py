@@ -11,7 +11,7 @@ from tests.e2e.conftest import Live, e2e_settings
 from tests.support.seed import Org
 from tests.support.waiting import eventually
 
-TTL_MS = 3_000
+TTL_MS = 5_000
 
 
 @pytest.fixture
