@@ -196,10 +196,7 @@ class RealtimeServer:
         for sid, socket in list(self._sockets.items()):
             if socket.expires_at <= now:
                 await self.sio.disconnect(sid)  # runs `_disconnect`: bookkeeping, presence
-        # Only deadlines still ahead: one already past cannot spin the timer.
-        upcoming = min(
-            (s.expires_at for s in self._sockets.values() if s.expires_at > now), default=None
-        )
+        upcoming = self.next_expiry(after=now)
         if upcoming is not None:
             self._expiry.schedule(upcoming)
 
