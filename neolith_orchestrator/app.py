@@ -2,10 +2,10 @@
 
 `create_app(settings)` builds nothing that touches the outside world; the lifespan does, in
 order — database (migrated), reply generator, emitter, daemon manager, auth, the Socket.IO
-handlers, the session-expiry sweep — and takes it all down in reverse on shutdown: no new
-work is accepted, in-flight `message:send` handlers drain, every daemon stops gracefully
-(unfinished mention jobs go back to pending), then the sweep, Socket.IO, the generator and
-the database close.
+handlers, the session-expiry sweep (and first, with `METRICS_PORT`, the metrics server) —
+and takes it all down in reverse on shutdown: no new work is accepted, in-flight
+`message:send` handlers drain, every daemon stops gracefully (unfinished mention jobs go
+back to pending), then the sweep, Socket.IO, the generator and the database close.
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ from neolith_orchestrator.context import AppContext
 from neolith_orchestrator.daemons.manager import DaemonManager
 from neolith_orchestrator.db import migrate
 from neolith_orchestrator.db.engine import Database
-from neolith_orchestrator.http import admin, auth, channels, runtime
+from neolith_orchestrator.http import admin, auth, channels, docs, metrics, runtime
 from neolith_orchestrator.http.errors import EXCEPTION_HANDLERS
+from neolith_orchestrator.http.security import SecurityHeaders, cors_middleware, socketio_origins
 from neolith_orchestrator.realtime.emitter import SocketIOEmitter
+from neolith_orchestrator.realtime.packets import GuardedPacket
 from neolith_orchestrator.realtime.server import RealtimeServer
 
 _log = logging.getLogger(__name__)
@@ -43,15 +45,33 @@ class App:
     def __init__(self, settings: Settings, *, manager: DaemonManager | None = None) -> None:
         self.settings = settings
         self._manager = manager
-        self.sio = socketio.AsyncServer(async_mode="asgi", logger=False, engineio_logger=False)
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            logger=False,
+            engineio_logger=False,
+            cors_allowed_origins=socketio_origins(settings.cors_origins),
+            serializer=GuardedPacket,
+        )
         self.emitter = SocketIOEmitter(self.sio)
         self.realtime = RealtimeServer(self.sio, self.emitter)
+        # Built here, not in the lifespan: scrapes read whatever is running at the time.
+        self.metrics_registry = metrics.build_registry(lambda: self.context)
+        own_port = settings.metrics_port == 0
         self.http = Starlette(
-            routes=[*auth.routes, *channels.routes, *admin.routes, *runtime.routes],
+            routes=[
+                *auth.routes,
+                *channels.routes,
+                *admin.routes,
+                *runtime.routes,
+                *(metrics.routes if own_port else []),
+                *docs.routes,
+            ],
             exception_handlers=EXCEPTION_HANDLERS,
+            middleware=[cors_middleware(settings.cors_origins)],
             lifespan=self._lifespan,
         )
-        self._asgi = socketio.ASGIApp(self.sio, other_asgi_app=self.http)
+        self.http.state.metrics_registry = self.metrics_registry
+        self._asgi = SecurityHeaders(socketio.ASGIApp(self.sio, other_asgi_app=self.http))
         self.context: AppContext | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -71,6 +91,13 @@ class App:
     async def _start(self, stack: AsyncExitStack) -> AppContext:
         """Acquire everything; each step registers its own undo on `stack` (run in reverse)."""
         settings = self.settings
+        if settings.metrics_port:
+            # First: a taken port fails the start before anything else is acquired.
+            server = metrics.MetricsServer(
+                self.metrics_registry, settings.host, settings.metrics_port
+            )
+            await server.start()
+            stack.push_async_callback(server.stop)
         database = Database(settings)
         stack.push_async_callback(database.dispose)
         await migrate.upgrade(database)
@@ -83,7 +110,7 @@ class App:
         watcher = SessionWatcher(
             database,
             manager,
-            also_expiring=self.realtime.next_expiry,
+            # A backstop: each socket is closed at its own expiry by the realtime server's timer.
             after_sweep=self.realtime.close_expired,
         )
         ctx = AppContext(

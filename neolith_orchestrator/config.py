@@ -10,8 +10,9 @@ import socket
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -96,6 +97,11 @@ class Settings(BaseSettings):
     auth_failure_window: int = Field(300_000, gt=0)
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.TEXT
+    # Browser origins (scheme://host[:port], comma-separated, or *) allowed to call the HTTP
+    # API and open sockets from another origin; empty: the server's own origin only.
+    cors_allowed_origins: str = ""
+    # Serve /metrics on this port (on HOST) instead of the main one; 0: on the main port.
+    metrics_port: int = Field(0, ge=0, le=65535)
 
     @field_validator("database_url")
     @classmethod
@@ -128,6 +134,27 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        origins = [o.strip() for o in value.split(",") if o.strip()]
+        for origin in origins:
+            parts = urlsplit(origin)
+            exact = parts.scheme in ("http", "https") and parts.netloc and not parts.path
+            if origin != "*" and not (exact and f"{parts.scheme}://{parts.netloc}" == origin):
+                raise ValueError(f"{origin!r} is not an origin like https://chat.example.com")
+        return ",".join(origins)
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> Settings:
+        if self.metrics_port and self.metrics_port == self.port:
+            raise ValueError("METRICS_PORT must differ from PORT (0 serves /metrics on PORT)")
+        return self
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        return tuple(o for o in self.cors_allowed_origins.split(",") if o)
 
     @property
     def is_sqlite(self) -> bool:

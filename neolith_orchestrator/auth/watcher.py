@@ -43,14 +43,12 @@ class SessionWatcher:
         *,
         clock: Callable[[], datetime] = utcnow,
         max_sleep: float = _MAX_SLEEP,
-        also_expiring: Callable[[], datetime | None] | None = None,
         after_sweep: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.database = database
         self.hooks = hooks
-        # Someone else with session deadlines (the sockets): woken at theirs too, and told
-        # after each sweep.
-        self._also_expiring = also_expiring
+        # Told after each sweep (the sockets: each is closed at its own expiry by its own
+        # timer; this is the backstop).
         self._after_sweep = after_sweep
         self._clock = clock
         self._max_sleep = max_sleep
@@ -122,9 +120,6 @@ class SessionWatcher:
         now = self._clock()
         async with self.database.transaction() as session:
             first = await sessions.next_expiry(session, set(self._online), now=now)
-        other = self._also_expiring() if self._also_expiring else None
-        if other is not None and (first is None or other < first):
-            first = other
         if first is None:
             return self._max_sleep
         return min(max((first - now).total_seconds(), _MIN_SLEEP), self._max_sleep)

@@ -188,7 +188,7 @@ class DaemonManager:
             await daemon.start()
         else:
             daemon = await self.start_daemon(oid)
-        self.metrics.restarts += 1
+        self.metrics.restarts.inc()
         await self._announce(daemon, "daemon:restarted", {"by": "admin"})
         return daemon
 
@@ -324,7 +324,7 @@ class DaemonManager:
     # -- supervision --------------------------------------------------------------------
     def crashed(self, daemon: OrchestratorDaemon, exc: BaseException) -> None:
         """A worker ended with an error: recover in an owned, named task, at once."""
-        self.metrics.crashes += 1
+        self.metrics.crashes.inc()
         oid = daemon.orchestrator_id
         if oid in self._recoveries or not self._running:
             return
@@ -354,7 +354,7 @@ class DaemonManager:
         except DaemonError as err:
             _log.warning("restart of %s failed: %s", daemon.orchestrator_id, err)
             return
-        self.metrics.restarts += 1
+        self.metrics.restarts.inc()
         await self._announce(
             daemon, "daemon:restarted", {"attempt": daemon.policy.restart_count, "delay_s": delay}
         )
@@ -380,7 +380,7 @@ class DaemonManager:
 
     async def _give_up(self, daemon: OrchestratorDaemon) -> None:
         daemon.gave_up = True
-        self.metrics.gave_up += 1
+        self.metrics.gave_up.inc()
         limit = self.settings.daemon_max_restart_attempts
         window = self.settings.daemon_restart_window // 1000
         reason = f"gave up after {limit} restarts within {window} s; restart it to try again"

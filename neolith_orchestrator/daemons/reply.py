@@ -162,7 +162,7 @@ async def answer(services: ReplyServices, identity: Identity, job: MentionJob) -
 
     deferred_until, told, loaded = await services.database.run(prepare, name="reply:prepare")
     if deferred_until is not None:
-        services.metrics.mentions_deferred += 1
+        services.metrics.mentions_deferred.inc()
         if not told:
             await _tell_deferred(services, identity, job.channel_id, deferred_until)
         return Outcome.DEFERRED
@@ -220,11 +220,12 @@ async def _store_reply(
         out, woken = await services.database.run(store, name="reply:store")
     except IntegrityError:
         return Outcome.DUPLICATE  # another owner answered this job first; one reply stands
-    metrics = services.metrics
-    metrics.replies += 1
-    metrics.input_tokens += result.usage.get("input_tokens", 0)
-    metrics.output_tokens += result.usage.get("output_tokens", 0)
-    metrics.reply_latency.observe((utcnow() - request.mention.created_at).total_seconds())
+    services.metrics.reply_posted(
+        provider=str(getattr(result, "provider", None) or services.generator.name),
+        model=result.model,
+        usage=result.usage,
+        latency_s=(utcnow() - request.mention.created_at).total_seconds(),
+    )
     await services.messenger.published(out, woken)
     return Outcome.REPLIED
 
@@ -279,7 +280,7 @@ async def _fail(
     )
     if posted is None:
         return Outcome.DUPLICATE
-    services.metrics.reply_failures += 1
+    services.metrics.reply_failures.inc()
     if services.on_failure is not None:
         await services.on_failure(identity, job, reason)
     return Outcome.FAILED

@@ -1,9 +1,10 @@
 """Request payloads, for HTTP bodies and Socket.IO events alike. Strings must be strings
-(no coercion from numbers); a bad payload becomes `ValidationFailed` naming each field."""
+(no coercion from numbers); a bad payload becomes `InvalidInput` (a `ValidationFailed` with
+`details`) naming each field. Hostile JSON (too deep, NUL, lone surrogates) is refused by
+`decoding` before any model sees it."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any, TypeVar
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, Valida
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from neolith_orchestrator.errors import ValidationFailed
+from neolith_orchestrator.http.decoding import InvalidInput, check_tree, decode_json, field_error
 
 Model = TypeVar("Model", bound=BaseModel)
 MAX_BODY_BYTES = 1024 * 1024
@@ -57,15 +58,16 @@ class OrchestratorIn(Input):
 def parse(model: type[Model], data: Any) -> Model:
     """Validate `data` (a decoded JSON object) as `model`."""
     if not isinstance(data, dict):
-        raise ValidationFailed("payload: must be a JSON object")
+        raise field_error("payload", "must be a JSON object")
+    check_tree(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False):
-            where = ".".join(str(p) for p in err["loc"]) or "payload"
-            problems.append(f"{where}: {err['msg']}")
-        raise ValidationFailed("; ".join(problems)) from exc
+        problems = [
+            {"field": ".".join(str(p) for p in err["loc"]) or "payload", "message": err["msg"]}
+            for err in exc.errors(include_url=False)
+        ]
+        raise InvalidInput(problems) from exc
 
 
 async def _read_body(request: Request) -> bytes:
@@ -83,14 +85,11 @@ async def _read_body(request: Request) -> bytes:
 
 
 async def read_json(request: Request) -> Any:
-    """The request body decoded as JSON (a clear 422 when it is not)."""
+    """The request body decoded as JSON (a clear 422 when it is not, or is hostile)."""
     body = await _read_body(request)
     if not body.strip():
-        raise ValidationFailed("payload: a JSON body is required")
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed("payload: malformed JSON") from exc
+        raise field_error("payload", "a JSON body is required")
+    return decode_json(body)
 
 
 async def body(request: Request, model: type[Model]) -> Model:
@@ -106,7 +105,7 @@ def query_int(request: Request, name: str, default: int, *, low: int, high: int)
     except ValueError:
         value = low - 1
     if not low <= value <= high:
-        raise ValidationFailed(f"{name}: must be an integer between {low} and {high}")
+        raise field_error(name, f"must be an integer between {low} and {high}")
     return value
 
 
@@ -117,7 +116,7 @@ def query_uuid(request: Request, name: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(raw)
     except ValueError as exc:
-        raise ValidationFailed(f"{name}: must be a UUID") from exc
+        raise field_error(name, "must be a UUID") from exc
 
 
 def path_uuid(request: Request, name: str) -> uuid.UUID:

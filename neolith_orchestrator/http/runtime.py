@@ -1,17 +1,19 @@
 """Probes and telemetry: `/healthz` (the process answers), `/readyz` (database reachable and
-manager running), `/metrics` (Prometheus text), `/api/runtime/status` (admins)."""
+manager running), `/api/runtime/status` (admins). `/metrics` is `http/metrics.py`."""
 
 from __future__ import annotations
 
+import uuid
+from collections import Counter
+from typing import Any
+
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from neolith_orchestrator.ai.factory import describe_generator
 from neolith_orchestrator.context import AppContext
 from neolith_orchestrator.http.deps import admin, context
-
-PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 async def healthz(request: Request) -> Response:
@@ -27,56 +29,48 @@ async def readyz(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-def _own_metrics(ctx: AppContext) -> str:
-    counters = ctx.auth.counters
-    lines = [
-        "# HELP neolith_auth_logins_total Login attempts by outcome.",
-        "# TYPE neolith_auth_logins_total counter",
-        f'neolith_auth_logins_total{{outcome="success"}} {counters.logins}',
-        f'neolith_auth_logins_total{{outcome="failure"}} {counters.failures}',
-        f'neolith_auth_logins_total{{outcome="throttled"}} {counters.throttled}',
-        "# HELP neolith_auth_logouts_total Sessions ended by logout.",
-        "# TYPE neolith_auth_logouts_total counter",
-        f"neolith_auth_logouts_total {counters.logouts}",
-        "# HELP neolith_auth_session_sweeps_total Session expiry sweeps run.",
-        "# TYPE neolith_auth_session_sweeps_total counter",
-        f"neolith_auth_session_sweeps_total {ctx.watcher.sweeps}",
-        "# HELP neolith_socket_connections Connected Socket.IO clients.",
-        "# TYPE neolith_socket_connections gauge",
-        f"neolith_socket_connections {ctx.realtime.connections}",
-        "# HELP neolith_process_uptime_seconds Seconds since the app started.",
-        "# TYPE neolith_process_uptime_seconds gauge",
-        f"neolith_process_uptime_seconds {ctx.uptime_s:.3f}",
-    ]
-    return "\n".join(lines) + "\n"
+_SWEEP_FIELDS = ("started_at", "finished_at", "duration_ms")
 
 
-async def metrics(request: Request) -> Response:
-    ctx = context(request)
-    text = ctx.manager.metrics.render()
-    if text and not text.endswith("\n"):
-        text += "\n"
-    return PlainTextResponse(text + _own_metrics(ctx), media_type=PROMETHEUS_CONTENT_TYPE)
+def _sweep(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    # Timing only: a sweep's counts and errors cover every organization's daemons.
+    return None if report is None else {k: report[k] for k in _SWEEP_FIELDS}
 
 
 async def runtime_status(request: Request) -> Response:
-    """The manager's summary (counts by status, last sweeps) and the model provider."""
-    ctx = context(request)
-    await admin(request)
+    """The caller's organization as the runtime sees it: its daemons by status, its logged-in
+    orchestrators and connected sockets, the model in use, whether the supervisor's sweeps
+    run. Process-wide figures (every tenant's) are for `/metrics`, not for one tenant."""
+    ctx, caller = context(request), await admin(request)
+    org_id = caller.user.organization_id
+    statuses = await ctx.manager.organization_statuses(org_id)
+    by_status = Counter(str(s["status"]) for s in statuses)
+    online = ctx.watcher.online
+    described = describe_generator(ctx.generator)
+    manager = ctx.manager.runtime_status()
     return JSONResponse(
         {
-            "manager": ctx.manager.runtime_status(),
-            "generator": describe_generator(ctx.generator),
+            "organization_id": str(org_id),
+            "manager": {
+                "running": manager["running"],
+                "daemons": {"total": len(statuses), "by_status": dict(sorted(by_status.items()))},
+                "sweeps": {kind: _sweep(report) for kind, report in manager["sweeps"].items()},
+                "settings": manager["settings"],
+            },
+            "generator": {k: described.get(k) for k in ("provider", "model", "offline")},
             "uptime_s": round(ctx.uptime_s, 3),
-            "sockets": ctx.realtime.connections,
-            "logged_in_orchestrators": len(ctx.watcher.online),
+            "sockets": ctx.realtime.connections_of(org_id),
+            "logged_in_orchestrators": sum(1 for s in statuses if _user_id(s) in online),
         }
     )
+
+
+def _user_id(status: dict[str, Any]) -> uuid.UUID:
+    return uuid.UUID(str(status["user_id"]))
 
 
 routes = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
-    Route("/metrics", metrics, methods=["GET"]),
     Route("/api/runtime/status", runtime_status, methods=["GET"]),
 ]

@@ -5,7 +5,8 @@
 A socket connects with `auth={"token": ...}` and joins `user:<id>`, `org:<id>`,
 `admins:<org>` (admins) and `channel:<id>` for each channel its user belongs to.
 `message:send` takes `{"channel_id", "content", "reply_to_id"?}` and acknowledges with
-`{"ok": true, "message": {...}}` or `{"ok": false, "error": {"code", "message"}}`.
+`{"ok": true, "message": {...}}` or `{"ok": false, "error": {"code", "message"}}` (with
+`details` per field for a validation error, as over HTTP).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from neolith_orchestrator.chat import service as chat
 from neolith_orchestrator.context import AppContext
 from neolith_orchestrator.db.models import OrchestratorStatus, User
 from neolith_orchestrator.db.types import utcnow
-from neolith_orchestrator.errors import AuthenticationFailed, OrchestratorError
+from neolith_orchestrator.errors import AuthenticationFailed, OrchestratorError, ValidationFailed
 from neolith_orchestrator.http import inputs
+from neolith_orchestrator.http.errors import validation_details
 from neolith_orchestrator.realtime.emitter import (
     Emitter,
     admin_room,
@@ -32,8 +34,11 @@ from neolith_orchestrator.realtime.emitter import (
     org_room,
     user_room,
 )
+from neolith_orchestrator.realtime.expiry import ExpiryTimer
 
 _log = logging.getLogger(__name__)
+
+SOCKET_EXPIRY_TASK = "neolith:socket-expiry"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +49,11 @@ class _Socket:
 
 
 def _failure(exc: OrchestratorError) -> dict[str, Any]:
-    return {"ok": False, **exc.to_dict()}
+    """The ack of a refused `message:send`: the HTTP error body, `details` included."""
+    error: dict[str, Any] = exc.to_dict()["error"]
+    if isinstance(exc, ValidationFailed):
+        error["details"] = validation_details(exc)
+    return {"ok": False, "error": error}
 
 
 class RealtimeServer:
@@ -61,6 +70,7 @@ class RealtimeServer:
         sio.on("connect", self._connect)
         sio.on("disconnect", self._disconnect)
         sio.on("message:send", self._message_send)
+        self._expiry = ExpiryTimer(self.close_expired, name=SOCKET_EXPIRY_TASK)
 
     def attach(self, ctx: AppContext | None) -> None:
         """Start (or, with None, stop) serving with the app's running context."""
@@ -69,6 +79,10 @@ class RealtimeServer:
     @property
     def connections(self) -> int:
         return len(self._sockets)
+
+    def connections_of(self, organization_id: uuid.UUID) -> int:
+        """Connected sockets of one organization's people and orchestrators."""
+        return sum(1 for s in self._sockets.values() if s.user.organization_id == organization_id)
 
     def sids_of(self, user_id: uuid.UUID) -> frozenset[str]:
         return frozenset(self._by_user.get(user_id, ()))
@@ -95,6 +109,7 @@ class RealtimeServer:
             await self._presence(user, OrchestratorStatus.ONLINE)
         self._sockets[sid] = _Socket(user, principal.session_id, principal.expires_at)
         self._by_user.setdefault(user.id, set()).add(sid)
+        self._expiry.schedule(principal.expires_at)
         rooms = [user_room(user.id), org_room(user.organization_id)]
         if user.is_admin:
             rooms.append(admin_room(user.organization_id))
@@ -167,19 +182,28 @@ class RealtimeServer:
             if socket.session_id == session_id:
                 await self.sio.disconnect(sid)
 
-    def next_expiry(self) -> datetime | None:
-        """When the first connected socket's session expires."""
-        return min((s.expires_at for s in self._sockets.values()), default=None)
+    def next_expiry(self, *, after: datetime) -> datetime | None:
+        """When the first connected socket's session expires, among those still ahead of
+        `after` (one already past cannot spin the timer)."""
+        return min(
+            (s.expires_at for s in self._sockets.values() if s.expires_at > after), default=None
+        )
 
     async def close_expired(self) -> None:
-        """Disconnect the sockets whose session has expired (the session sweep calls this)."""
+        """Disconnect the sockets whose session has expired, then arm the timer for the next
+        expiry (the timer runs this at each deadline; the session sweep too, as a backstop)."""
         now = utcnow()
         for sid, socket in list(self._sockets.items()):
             if socket.expires_at <= now:
-                await self.sio.disconnect(sid)
+                await self.sio.disconnect(sid)  # runs `_disconnect`: bookkeeping, presence
+        upcoming = self.next_expiry(after=now)
+        if upcoming is not None:
+            self._expiry.schedule(upcoming)
 
     async def drain(self, grace: float) -> None:
-        """Let in-flight `message:send` handlers finish (up to `grace` s), then cancel."""
+        """Stop the expiry timer; let in-flight `message:send` handlers finish (up to `grace`
+        s), then cancel them."""
+        await self._expiry.close()
         pending = set(self._inflight)
         if not pending:
             return
