@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from neolith_orchestrator.errors import AuthenticationFailed, OrchestratorError, TooManyRequests
+from neolith_orchestrator.errors import AuthenticationFailed, OrchestratorError
 
 _log = logging.getLogger(__name__)
 
@@ -38,9 +38,10 @@ def error_response(
 async def _orchestrator_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OrchestratorError)
     headers: dict[str, str] = {}
-    if isinstance(exc, TooManyRequests):
-        headers["Retry-After"] = str(max(1, int(exc.retry_after)))
-    elif isinstance(exc, AuthenticationFailed):
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, int(retry_after)))
+    if isinstance(exc, AuthenticationFailed):
         headers["WWW-Authenticate"] = "Bearer"
     if exc.status_code >= 500:
         _log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
