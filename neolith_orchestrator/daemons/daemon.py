@@ -27,6 +27,7 @@ from neolith_orchestrator.daemons import actions
 from neolith_orchestrator.daemons.backoff import RestartPolicy
 from neolith_orchestrator.daemons.listeners import Handler, Listeners
 from neolith_orchestrator.daemons.reply import Identity, Outcome, answer
+from neolith_orchestrator.daemons.signal import Signal
 from neolith_orchestrator.daemons.status import Activation, DaemonStatus
 from neolith_orchestrator.db.models import MentionJob
 from neolith_orchestrator.db.types import utcnow
@@ -94,10 +95,10 @@ class OrchestratorDaemon:
             cap=settings.daemon_restart_backoff_max / 1000,
         )
         self._worker: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._wake = Signal()
         # Only while paused: the worker waits for it to be set. Ten thousand idle daemons
         # need no second Event each.
-        self._resumed: asyncio.Event | None = None
+        self._resumed: Signal | None = None
         self._stopping = False
         # Pending jobs the last claim saw but left (a busy channel, no free slot): a
         # finished reply must look again. So must one that ends while a claim runs (that
@@ -204,7 +205,7 @@ class OrchestratorDaemon:
         if self.status is not DaemonStatus.RUNNING:
             raise DaemonError(f"cannot pause a daemon that is {self.status.value}")
         if self._resumed is None:
-            self._resumed = asyncio.Event()
+            self._resumed = Signal()
         return self._set_status(DaemonStatus.PAUSED)
 
     def resume(self) -> Awaitable[None]:
@@ -324,7 +325,7 @@ class OrchestratorDaemon:
     async def _sleep_until(self, due: datetime | None) -> None:
         await self._wait(self._wake, due)
 
-    async def _wait(self, event: asyncio.Event, due: datetime | None = None) -> None:
+    async def _wait(self, event: Signal, due: datetime | None = None) -> None:
         """Wait for `event` (or until `due`), stamping the heartbeat at least once per
         heartbeat interval: a sleeping worker is alive, a hung one stops stamping."""
         interval = self._rt.settings.daemon_heartbeat_interval / 1000
@@ -335,10 +336,7 @@ class OrchestratorDaemon:
                 if left <= 0:
                     return
                 timeout = min(timeout, left)
-            # asyncio.timeout, not wait_for: no extra task per sleeping daemon.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await event.wait()
+            await event.wait(timeout)
             await self._beat()
 
     async def _beat(self) -> None:
