@@ -42,11 +42,9 @@ def outage_reason(exc: BaseException, dialect: str) -> str | None:
             return _describe(err)
         if isinstance(err, sa_exc.DBAPIError) and err.connection_invalidated:
             return _describe(err.orig or err)
-        if isinstance(err, sa_exc.InterfaceError):
-            return _describe(err.orig or err)
-        # SQLite's OperationalError is usually a statement's fault (no such table), and
-        # an embedded file has no outages; PostgreSQL's is the server's state.
-        if isinstance(err, sa_exc.OperationalError) and dialect != "sqlite":
+        # SQLite's are usually a statement's fault (no such table, a bad parameter), and an
+        # embedded file has no outages; PostgreSQL's are about the connection or the server.
+        if isinstance(err, sa_exc.InterfaceError | sa_exc.OperationalError) and dialect != "sqlite":
             return _describe(err.orig or err)
     return None
 

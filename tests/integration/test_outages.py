@@ -227,3 +227,29 @@ async def test_a_hung_worker_is_found_by_its_stale_heartbeat_and_restarted(url: 
             return count == 1
 
         await eventually(answered, within=20)
+
+
+async def test_shutting_down_during_an_outage_ends_every_task(
+    url: str, pg: PostgresServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    generator = ScriptedGenerator(gate=asyncio.Event())
+    settings = make_settings(url, **FAST)
+    database = Database(settings)
+    stack = await start_stack(database, settings, generator)
+    org = await seed_org(database)
+    daemon = await stack.manager.start_daemon(org.orchestrator_ids["ada"])
+    await stack.manager.messenger.post(org.person, org.channel_id, "@ada one?")
+    await eventually(lambda: generator.in_flight == 1)
+    async with outage(pg, 0):
+        generator.gate.set()
+        await eventually(lambda: daemon.waiting_for_database)
+        await stack.manager.shutdown()
+        await database.dispose()
+        assert leftover_tasks((*OWNED, "mention-listener")) == []
+        assert daemon.status is DaemonStatus.STOPPED
+    assert tracebacks(caplog) == []
+    # The job was claimed when the process stopped: the next owner answers it once.
+    async with _stack(url, generator) as again:
+        await again.manager.start_daemon(org.orchestrator_ids["ada"])
+        answers = await eventually(lambda: _all_answered(again.database), within=30)
+        assert [len(r) for r in answers.values()] == [1]

@@ -51,6 +51,7 @@ def test_an_outage_is_found_through_the_cause_chain() -> None:
         (_wrapped(RuntimeError("duplicate key"), sa_exc.IntegrityError), "postgresql"),
         (_wrapped(RuntimeError("syntax error"), sa_exc.ProgrammingError), "postgresql"),
         (_wrapped(RuntimeError("no such table: x"), sa_exc.OperationalError), "sqlite"),
+        (_wrapped(RuntimeError("Error binding parameter"), sa_exc.InterfaceError), "sqlite"),
         (ValueError("bad input"), "postgresql"),
     ],
 )
