@@ -334,8 +334,10 @@ class DaemonManager:
 
     # -- supervision --------------------------------------------------------------------
     def crashed(self, daemon: OrchestratorDaemon, exc: BaseException) -> None:
-        """A worker ended with an error: recover in an owned, named task, at once."""
-        self.metrics.crashes += 1
+        """A worker ended with an error: recover in an owned, named task, at once. (A
+        database outage ends a worker too, but is not counted as a crash.)"""
+        if not isinstance(exc, Unavailable):
+            self.metrics.crashes += 1
         oid = daemon.orchestrator_id
         if oid in self._recoveries or not self._running:
             return
