@@ -11,6 +11,7 @@ The tree::
     ├── Conflict                   409 conflict
     ├── TooManyRequests            429 rate_limited        (carries retry_after seconds)
     ├── DaemonError                409 daemon_error        (illegal lifecycle step)
+    ├── Unavailable                503 unavailable         (database unreachable; retry_after)
     └── ModelError                 502 model_error         (the model could not answer)
         └── ModelPermanentError    502 model_unavailable   (bad key, spent budget: not retried)
 
@@ -18,6 +19,8 @@ A docstring is the error's default message. SDK and driver errors are wrapped `f
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class OrchestratorError(Exception):
@@ -30,7 +33,7 @@ class OrchestratorError(Exception):
         self.message = message or (self.__doc__ or self.code).strip()
         super().__init__(self.message)
 
-    def to_dict(self) -> dict[str, dict[str, str]]:
+    def to_dict(self) -> dict[str, dict[str, Any]]:
         return {"error": {"code": self.code, "message": self.message}}
 
 
@@ -91,6 +94,23 @@ class DaemonError(OrchestratorError):
 
     status_code = 409
     code = "daemon_error"
+
+
+class Unavailable(OrchestratorError):
+    """The database is unreachable right now; try again shortly."""
+
+    status_code = 503
+    code = "unavailable"
+
+    def __init__(self, message: str | None = None, *, retry_after: float = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        body = super().to_dict()
+        # A Socket.IO ack has no headers: the hint travels in the body too.
+        body["error"]["retry_after"] = max(1, int(self.retry_after))
+        return body
 
 
 class ModelError(OrchestratorError):

@@ -17,6 +17,7 @@ from neolith_orchestrator.auth import sessions
 from neolith_orchestrator.db.engine import Database
 from neolith_orchestrator.db.models import User
 from neolith_orchestrator.db.types import utcnow
+from neolith_orchestrator.errors import Unavailable
 
 _log = logging.getLogger(__name__)
 
@@ -134,6 +135,9 @@ class SessionWatcher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
                 await self.sweep()
+            except Unavailable:
+                # Logged once, where the outage is detected: no traceback per retry.
+                await asyncio.sleep(_ERROR_BACKOFF)
             except Exception:
                 _log.exception("session sweep failed")
                 await asyncio.sleep(_ERROR_BACKOFF)

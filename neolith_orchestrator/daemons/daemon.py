@@ -3,8 +3,12 @@
 Its worker claims mention jobs (at most `DAEMON_MAX_CONCURRENT_CONVERSATIONS` at a time,
 one per channel so replies follow message order) and answers each in a child task of one
 `TaskGroup`. An unexpected error in any child ends the worker: that is a crash, which the
-manager's supervisor sees the moment the task completes. Runtime state lives here; what
-must survive (jobs, status, leases) lives in the database.
+manager's supervisor sees the moment the task completes. A database outage ends it the same
+way (`errors.Unavailable`), but the supervisor treats that as waiting, not as a crash.
+The worker stamps `last_heartbeat` itself, each time it wakes and at least once per
+heartbeat interval while it sleeps: a worker that hangs stops stamping, and the health
+sweep sees it. Runtime state lives here; what must survive (jobs, status, leases) lives in
+the database.
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ from neolith_orchestrator.daemons import actions
 from neolith_orchestrator.daemons.backoff import RestartPolicy
 from neolith_orchestrator.daemons.listeners import Handler, Listeners
 from neolith_orchestrator.daemons.reply import Identity, Outcome, answer
+from neolith_orchestrator.daemons.signal import Signal
 from neolith_orchestrator.daemons.status import Activation, DaemonStatus
 from neolith_orchestrator.db.models import MentionJob
 from neolith_orchestrator.db.types import utcnow
-from neolith_orchestrator.errors import DaemonError, ModelPermanentError
+from neolith_orchestrator.errors import DaemonError, ModelPermanentError, Unavailable
 
 if TYPE_CHECKING:
     from neolith_orchestrator.daemons.runtime import DaemonRuntime
@@ -74,6 +79,7 @@ class OrchestratorDaemon:
         "queue_depth",
         "status",
         "total_messages_processed",
+        "waiting_for_database",
     )
 
     def __init__(self, identity: Identity, runtime: DaemonRuntime) -> None:
@@ -89,10 +95,10 @@ class OrchestratorDaemon:
             cap=settings.daemon_restart_backoff_max / 1000,
         )
         self._worker: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._wake = Signal()
         # Only while paused: the worker waits for it to be set. Ten thousand idle daemons
         # need no second Event each.
-        self._resumed: asyncio.Event | None = None
+        self._resumed: Signal | None = None
         self._stopping = False
         # Pending jobs the last claim saw but left (a busy channel, no free slot): a
         # finished reply must look again. So must one that ends while a claim runs (that
@@ -113,6 +119,9 @@ class OrchestratorDaemon:
         self.queue_depth = 0
         self.gave_up = False
         self.permanent_failure: str | None = None
+        # Stopped by a database outage: the supervisor restarts it when the database is
+        # back, and the restart policy does not count it as a crash.
+        self.waiting_for_database = False
 
     # -- identity -------------------------------------------------------------------
     @property
@@ -136,7 +145,15 @@ class OrchestratorDaemon:
             raise DaemonError("the daemon is stopping; start it again once it has stopped")
         self._stopping = False
         await self._set_status(DaemonStatus.INITIALIZING)
-        activation = await self._rt.activate(self.orchestrator_id)
+        try:
+            activation = await self._rt.activate(self.orchestrator_id)
+        except Unavailable as exc:
+            # Never left INITIALIZING: the supervisor (or the health sweep) tries again.
+            self.waiting_for_database = True
+            await self.record_error(exc.message)
+            await self._set_status(DaemonStatus.ERROR, exc.message)
+            raise
+        self.waiting_for_database = False
         if activation is Activation.REFUSED:
             reason = "another instance holds this orchestrator's lease"
             await self.record_error(reason)
@@ -168,7 +185,10 @@ class OrchestratorDaemon:
         await self._cancel_worker()
         await self._rt.database.settle()  # a cancelled reply's last transaction ends first
         left = list(self._unfinished)
-        await self._rt.deactivate(self.orchestrator_id, left)
+        # During an outage it stops all the same: the lease expires and the claims run out
+        # on their own, then the next owner answers those jobs (the outage is logged once).
+        with contextlib.suppress(Unavailable):
+            await self._rt.deactivate(self.orchestrator_id, left)
         self._inflight.clear()
         self._unfinished.clear()
         self._left_behind = False
@@ -185,7 +205,7 @@ class OrchestratorDaemon:
         if self.status is not DaemonStatus.RUNNING:
             raise DaemonError(f"cannot pause a daemon that is {self.status.value}")
         if self._resumed is None:
-            self._resumed = asyncio.Event()
+            self._resumed = Signal()
         return self._set_status(DaemonStatus.PAUSED)
 
     def resume(self) -> Awaitable[None]:
@@ -226,7 +246,10 @@ class OrchestratorDaemon:
         self._worker = None
         self._started_at = None
         reason = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, ModelPermanentError):
+        if isinstance(exc, Unavailable):
+            self.waiting_for_database = True
+            reason = exc.message
+        elif isinstance(exc, ModelPermanentError):
             self.permanent_failure = exc.message
             reason = exc.message
         await self.record_error(reason)
@@ -243,12 +266,13 @@ class OrchestratorDaemon:
             # Activation found no mention waiting (an empty claim would only set this);
             # an idle daemon needs no task group until its first mention.
             self.queue_depth = 0
-            await self._wake.wait()
+            await self._wait(self._wake)
         async with asyncio.TaskGroup() as group:
             while True:
                 resumed = self._resumed
                 if resumed is not None:
-                    await resumed.wait()
+                    await self._wait(resumed)
+                await self._beat()
                 self._wake.clear()
                 next_due: datetime | None = None
                 free = limit - len(self._inflight)
@@ -299,12 +323,28 @@ class OrchestratorDaemon:
             self._claiming = False
 
     async def _sleep_until(self, due: datetime | None) -> None:
-        if due is None:
-            await self._wake.wait()
-            return
-        delay = max(0.0, (due - utcnow()).total_seconds())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=delay + 0.01)
+        await self._wait(self._wake, due)
+
+    async def _wait(self, event: Signal, due: datetime | None = None) -> None:
+        """Wait for `event` (or until `due`), stamping the heartbeat at least once per
+        heartbeat interval: a sleeping worker is alive, a hung one stops stamping."""
+        interval = self._rt.settings.daemon_heartbeat_interval / 1000
+        while not event.is_set():
+            timeout = interval
+            if due is not None:
+                left = (due - utcnow()).total_seconds() + 0.01
+                if left <= 0:
+                    return
+                timeout = min(timeout, left)
+            await event.wait(timeout)
+            await self._beat()
+
+    async def _beat(self) -> None:
+        self.last_heartbeat = now = utcnow()
+        if self.listeners.has("heartbeat"):
+            await self.listeners.emit(
+                "heartbeat", {"orchestrator_id": str(self.orchestrator_id), "at": now.isoformat()}
+            )
 
     async def _reply(self, job: MentionJob) -> None:
         outcome: Outcome | None = None

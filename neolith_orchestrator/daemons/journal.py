@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from neolith_orchestrator.daemons import store
 from neolith_orchestrator.db.engine import Database
 from neolith_orchestrator.db.models import OrchestratorStatus
+from neolith_orchestrator.errors import Unavailable
 from neolith_orchestrator.realtime.emitter import Emitter, admin_room, org_room
 
 _log = logging.getLogger(__name__)
@@ -88,10 +89,11 @@ class Journal:
                     await store.write_events(session, events)
 
                 await self._database.run(write, name="journal")
-            except Exception:
+            except Exception as exc:
                 # Keep them for the next flush rather than lose them (unless newer ones came).
                 self.failures += 1
-                _log.exception("journal flush failed; will retry")
+                if not isinstance(exc, Unavailable):  # an outage is logged once, elsewhere
+                    _log.exception("journal flush failed; will retry")
                 for oid, value in statuses.items():
                     self._statuses.setdefault(oid, value)
                 self._events[:0] = events
@@ -119,6 +121,7 @@ class Journal:
             await self._dirty.wait()
             self._dirty.clear()
             await asyncio.sleep(self._interval)
+            await self._database.wait_reachable()  # during an outage, keep what is queued
             await self.flush()
 
     async def aclose(self) -> None:

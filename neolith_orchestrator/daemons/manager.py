@@ -1,6 +1,10 @@
 """`DaemonManager`: one per process. Starts a daemon per logged-in orchestrator, supervises
 it (a crash is seen when its worker task ends and restarted under `backoff.RestartPolicy`),
-runs the two sweeps, and reports through listeners, the event log and the emitter."""
+runs the two sweeps, and reports through listeners, the event log and the emitter.
+
+A daemon stopped by a database outage is not a crash: it waits for the database (one
+probe with back-off and jitter for the whole process) and starts again, however long the
+outage, without counting toward giving up."""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from neolith_orchestrator.accounts.service import get_orchestrator, list_orchestrators
 from neolith_orchestrator.ai.generator import ReplyGenerator
@@ -30,7 +36,7 @@ from neolith_orchestrator.daemons.status import DaemonStatus
 from neolith_orchestrator.daemons.sweeps import Sweeps
 from neolith_orchestrator.db.engine import Database
 from neolith_orchestrator.db.models import MentionJob, Orchestrator, User
-from neolith_orchestrator.errors import DaemonError, NotFound
+from neolith_orchestrator.errors import DaemonError, NotFound, Unavailable
 from neolith_orchestrator.metrics import Metrics
 from neolith_orchestrator.realtime.emitter import Emitter, admin_room
 
@@ -98,7 +104,9 @@ class DaemonManager:
         self._identities = Batcher("identity", self._load_identities)
         self._identities.start()
         if database.dialect == "postgresql":
-            self._listener = MentionListener(self.settings.database_url, self.wake)
+            self._listener = MentionListener(
+                self.settings.database_url, self.wake, on_reconnect=self._wake_due
+            )
             await self._listener.start()
         self.sweeps.start()
         self._running = True
@@ -229,6 +237,10 @@ class DaemonManager:
             if daemon is not None:
                 daemon.wake()
 
+    async def _wake_due(self) -> None:
+        """Wake every daemon with due work (wake-ups sent while LISTEN was down are lost)."""
+        self.wake(await self.database.run(jobs.due_orchestrators, name="due"))
+
     # -- queries ----------------------------------------------------------------------
     def get_daemon(self, orchestrator_id: uuid.UUID | str) -> OrchestratorDaemon | None:
         return self._daemons.get(_as_uuid(orchestrator_id))
@@ -323,8 +335,10 @@ class DaemonManager:
 
     # -- supervision --------------------------------------------------------------------
     def crashed(self, daemon: OrchestratorDaemon, exc: BaseException) -> None:
-        """A worker ended with an error: recover in an owned, named task, at once."""
-        self.metrics.crashes.inc()
+        """A worker ended with an error: recover in an owned, named task, at once. (A
+        database outage ends a worker too, but is not counted as a crash.)"""
+        if not isinstance(exc, Unavailable):
+            self.metrics.crashes.inc()
         oid = daemon.orchestrator_id
         if oid in self._recoveries or not self._running:
             return
@@ -338,7 +352,14 @@ class DaemonManager:
         if exc is not None:
             left = await daemon.after_crash(exc)
             await self.database.settle()  # the dead worker's last transactions end first
-            await self.database.run(lambda session: jobs.release(session, left), name="release")
+
+            async def release(session: AsyncSession) -> None:
+                await jobs.release(session, left)
+
+            await self._when_reachable(lambda: self.database.run(release, name="release"))
+        if daemon.waiting_for_database:
+            await self._resume_after_outage(daemon)
+            return
         if daemon.permanent_failure or not self.settings.daemon_auto_restart:
             return
         delay = daemon.policy.next_delay(time.monotonic())
@@ -351,6 +372,9 @@ class DaemonManager:
             return  # stopped meanwhile
         try:
             await daemon.start()
+        except Unavailable:
+            await self._resume_after_outage(daemon)
+            return
         except DaemonError as err:
             _log.warning("restart of %s failed: %s", daemon.orchestrator_id, err)
             return
@@ -359,13 +383,43 @@ class DaemonManager:
             daemon, "daemon:restarted", {"attempt": daemon.policy.restart_count, "delay_s": delay}
         )
 
+    async def _resume_after_outage(self, daemon: OrchestratorDaemon) -> None:
+        """Start a daemon that a database outage stopped, once the database answers: as
+        often as it takes, and without counting it against the restart policy."""
+        started = time.monotonic()
+        while self._daemons.get(daemon.orchestrator_id) is daemon:
+            await self.database.wait_reachable()
+            try:
+                await daemon.start()
+            except Unavailable:
+                continue  # down again: wait_reachable probes with back-off and jitter
+            except DaemonError as err:
+                _log.warning("restart of %s failed: %s", daemon.orchestrator_id, err)
+                return
+            await self._announce(
+                daemon,
+                "daemon:restarted",
+                {"after": "database outage", "waited_s": round(time.monotonic() - started, 3)},
+            )
+            return
+
+    async def _when_reachable(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Do `work`, retrying after each outage until the database takes it."""
+        while True:
+            try:
+                await work()
+            except Unavailable:
+                await self.database.wait_reachable()
+            else:
+                return
+
     async def heal(self, daemon: OrchestratorDaemon, problem: str) -> None:
         """Called by the health sweep for a daemon that is not well."""
         oid = daemon.orchestrator_id
         if oid in self._recoveries or daemon.gave_up or daemon.permanent_failure:
             return
         if problem == "error":
-            if not self.settings.daemon_auto_restart:
+            if not self.settings.daemon_auto_restart and not daemon.waiting_for_database:
                 return
             task = asyncio.create_task(self._recover(daemon, None), name=f"recover:{oid}")
         else:

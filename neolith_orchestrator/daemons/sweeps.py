@@ -1,10 +1,12 @@
 """The two timers of the manager, one each for all daemons (never one per daemon).
 
-Heartbeat: mark every live daemon, emit its `heartbeat`, renew all of this instance's
-leases in one statement, and wake daemons that have due jobs (a missed wake-up, a deferred
-job now due). Health: find daemons in error, with a dead worker, a stale heartbeat or a
-reply stuck past its timeout, and restart them under the restart policy. Each sweep records
-its telemetry; a failing daemon never breaks a sweep.
+Heartbeat: renew all of this instance's leases in one statement, and wake daemons that
+have due jobs (a missed wake-up, a deferred job now due). Health: find daemons in error,
+with a dead worker, a stale heartbeat or a reply stuck past its timeout, and restart them
+(under the restart policy, unless a database outage stopped them). The heartbeat it checks
+is stamped by each daemon's own worker as it loops (never by a sweep), so a stale one means
+that worker hangs. Each sweep records its telemetry; a failing daemon never breaks a sweep,
+and a database outage is logged once by the database layer, not by every sweep.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from neolith_orchestrator.chat import jobs
 from neolith_orchestrator.daemons import store
 from neolith_orchestrator.daemons.status import DaemonStatus
 from neolith_orchestrator.db.types import utcnow
+from neolith_orchestrator.errors import Unavailable
 
 if TYPE_CHECKING:
     from neolith_orchestrator.daemons.manager import DaemonManager
@@ -84,6 +87,8 @@ class Sweeps:
             await asyncio.sleep(interval)
             try:
                 await sweep()
+            except Unavailable:
+                pass  # the outage is logged where it is detected, once
             except Exception:  # a sweep must outlive any one failure
                 _log.exception("sweep failed")
 
@@ -103,18 +108,7 @@ class Sweeps:
     async def heartbeat(self) -> SweepReport:
         report, t0 = self._begin("heartbeat")
         manager = self._manager
-        now = utcnow()
-        beats = 0
-        # One pass over every daemon each interval: keep the per-daemon work to a minimum.
-        for daemon in manager.daemons():
-            if daemon.status not in _LIVE or not daemon.worker_alive:
-                continue
-            daemon.last_heartbeat = now
-            beats += 1
-            if daemon.listeners.has("heartbeat"):
-                payload = {"orchestrator_id": str(daemon.orchestrator_id), "at": now.isoformat()}
-                await daemon.listeners.emit("heartbeat", payload)
-        report.daemons = beats
+        report.daemons = sum(1 for d in manager.daemons() if d.status in _LIVE and d.worker_alive)
         try:
             ttl = manager.runtime.lease_ttl
 

@@ -1,5 +1,10 @@
 """The engine and the session factory. Services take a session and only flush; the edge
-(an HTTP handler, a daemon step) owns the transaction through `Database.transaction()`."""
+(an HTTP handler, a daemon step) owns the transaction through `Database.transaction()`.
+
+A transaction that fails because the database cannot be reached raises
+`errors.Unavailable` (503, `from` the driver's error), so every caller, HTTP or daemon,
+tells an outage from a bug the same way; `Database.reachability` logs the outage once and
+lets callers wait for its end."""
 
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from neolith_orchestrator.config import Settings
+from neolith_orchestrator.db.outage import Reachability, outage_reason
+from neolith_orchestrator.errors import Unavailable
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
@@ -69,6 +76,7 @@ class Database:
         self.engine = engine or create_engine(settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.reachability = Reachability(self.ping)
 
     @property
     def dialect(self) -> str:
@@ -76,9 +84,36 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction: committed on success, rolled back on error."""
-        async with self.sessionmaker.begin() as session:
-            yield session
+        """A session inside one transaction: committed on success, rolled back on error.
+        Raises `Unavailable` when the database cannot be reached."""
+        try:
+            async with self.sessionmaker.begin() as session:
+                yield session
+        except Exception as exc:
+            unavailable = self._unavailable(exc)
+            if unavailable is None or unavailable is exc:
+                raise
+            raise unavailable from exc
+        self.reachability.up()
+
+    def _unavailable(self, exc: Exception) -> Unavailable | None:
+        """`Unavailable` (noting the outage) when `exc` means the database is unreachable."""
+        if isinstance(exc, Unavailable):
+            return exc
+        reason = outage_reason(exc, self.dialect)
+        if reason is None:
+            return None
+        self.reachability.down(reason)
+        return Unavailable(f"the database is unreachable ({reason}); try again shortly")
+
+    @property
+    def is_down(self) -> bool:
+        """An outage is under way (the last attempt to reach the database failed)."""
+        return self.reachability.is_down
+
+    async def wait_reachable(self) -> None:
+        """Return once the database answers (at once unless an outage is under way)."""
+        await self.reachability.wait()
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, name: str = "work") -> T:
         """Run `work(session)` in its own transaction, in a task of its own that the caller's
@@ -108,14 +143,17 @@ class Database:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def ping(self) -> bool:
-        """True when the database answers a trivial query."""
+        """True when the database answers a trivial query (and an outage, if any, is over)."""
         try:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-        except Exception:
+        except Exception as exc:
+            self._unavailable(exc)
             return False
+        self.reachability.up()
         return True
 
     async def dispose(self) -> None:
+        await self.reachability.aclose()
         await self.settle()
         await self.engine.dispose()

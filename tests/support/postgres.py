@@ -2,6 +2,8 @@
 
 PostgreSQL refuses to run as root, so as root the cluster is created and run as the
 `postgres` system user. The server listens on a free loopback port and is removed on stop.
+`halt()` and `start()` take it down and bring it back on the same port with the same data,
+as a restart of a production database would (the outage tests).
 """
 
 from __future__ import annotations
@@ -56,7 +58,59 @@ class PostgresServer:
         cmd = [str(self.bin_dir / args[0]), *args[1:]]
         return ["runuser", "-u", "postgres", "--", *cmd] if self._as_postgres else cmd
 
+    @property
+    def _options(self) -> str:
+        return (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir.parent} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            "-c max_connections=400"
+        )
+
+    def start(self) -> None:
+        """Start the server (again) on its port and data directory; return once it accepts
+        connections."""
+        log = self.data_dir.parent / "log"
+        subprocess.run(
+            self._cmd(
+                "pg_ctl",
+                "-D",
+                str(self.data_dir),
+                "-o",
+                self._options,
+                "-l",
+                str(log),
+                "-w",
+                "start",
+            ),
+            capture_output=True,
+            check=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.accepting():
+                return
+            time.sleep(0.1)
+        raise RuntimeError("PostgreSQL did not become ready within 30 s")
+
+    def accepting(self) -> bool:
+        ready = subprocess.run(
+            [str(self.bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+            capture_output=True,
+            check=False,
+        )
+        return ready.returncode == 0
+
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server and keep its data: clients are disconnected (`fast`, as a
+        restart does) and new connections are refused until `start()`."""
+        subprocess.run(
+            self._cmd("pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "stop"),
+            capture_output=True,
+            check=True,
+        )
+
     def stop(self) -> None:
+        """Stop the server and remove it with its data."""
         subprocess.run(
             self._cmd("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop"),
             capture_output=True,
@@ -80,26 +134,9 @@ def start_postgres() -> PostgresServer:
         capture_output=True,
         check=True,
     )
-    options = (
-        f"-p {server.port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=400"
-    )
-    subprocess.run(
-        server._cmd(
-            "pg_ctl", "-D", str(data_dir), "-o", options, "-l", str(root / "log"), "-w", "start"
-        ),
-        capture_output=True,
-        check=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        ready = subprocess.run(
-            [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(server.port)],
-            capture_output=True,
-            check=False,
-        )
-        if ready.returncode == 0:
-            return server
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError("PostgreSQL did not become ready within 30 s")
+    try:
+        server.start()
+    except Exception:
+        server.stop()
+        raise
+    return server
