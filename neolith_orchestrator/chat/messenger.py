@@ -81,11 +81,21 @@ class Messenger:
             )
             out = message_out(posted.message)
             woken = [job.orchestrator_id for job in posted.jobs]
+            notices = [message_out(n) for n in posted.notices]
         if posted.created:
-            await self.published(out, woken)
+            await self.published(out, woken, notices)
         return out, posted.created
 
-    async def published(self, message: dict[str, Any], woken: Iterable[uuid.UUID] = ()) -> None:
-        """After a commit: push `message:new` to the channel and wake mentioned daemons."""
-        await self.emitter.emit("message:new", message, room=channel_room(message["channel_id"]))
+    async def published(
+        self,
+        message: dict[str, Any],
+        woken: Iterable[uuid.UUID] = (),
+        notices: Iterable[dict[str, Any]] = (),
+    ) -> None:
+        """After a commit: push `message:new` to the channel (the message, then any notice
+        that a mentioned orchestrator cannot answer now) and wake mentioned daemons."""
+        room = channel_room(message["channel_id"])
+        await self.emitter.emit("message:new", message, room=room)
+        for notice in notices:
+            await self.emitter.emit("message:new", notice, room=room)
         self.waker.wake(woken)

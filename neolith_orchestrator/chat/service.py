@@ -13,6 +13,7 @@ from sqlalchemy import and_, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from neolith_orchestrator.chat import waiting
 from neolith_orchestrator.chat.mentions import parse_mentions
 from neolith_orchestrator.chat.notify import notify
 from neolith_orchestrator.config import Settings
@@ -38,6 +39,8 @@ class Posted:
     message: Message
     jobs: list[MentionJob] = field(default_factory=list)
     created: bool = True
+    # Told in the channel: a mentioned orchestrator cannot answer now (`chat.waiting`).
+    notices: list[Message] = field(default_factory=list)
 
 
 async def get_channel(session: AsyncSession, org_id: uuid.UUID, channel_id: uuid.UUID) -> Channel:
@@ -238,28 +241,27 @@ async def post_message(
             raise ValidationFailed("reply_to_id: no such message in this channel")
     # Who is mentioned is known before the message is written, so the message goes in
     # once, with its "mentions" already in its metadata.
-    targets: list[Orchestrator] = []
+    targets: dict[uuid.UUID, tuple[Orchestrator, str]] = {}
     handles = parse_mentions(content) if chain_depth < settings.mention_max_chain_depth else []
     if handles:
-        targets = list(
-            await session.scalars(
-                select(Orchestrator)
-                .join(User, User.id == Orchestrator.user_id)
-                .join(
-                    ChannelMember,
-                    and_(ChannelMember.user_id == User.id, ChannelMember.channel_id == channel_id),
-                )
-                .where(
-                    User.organization_id == org_id,
-                    Orchestrator.organization_id == org_id,
-                    func.lower(User.handle).in_(handles),
-                    User.id != author.id,
-                )
+        found = await session.execute(
+            select(Orchestrator, User.name)
+            .join(User, User.id == Orchestrator.user_id)
+            .join(
+                ChannelMember,
+                and_(ChannelMember.user_id == User.id, ChannelMember.channel_id == channel_id),
+            )
+            .where(
+                User.organization_id == org_id,
+                Orchestrator.organization_id == org_id,
+                func.lower(User.handle).in_(handles),
+                User.id != author.id,
             )
         )
+        targets = {row.id: (row, name) for row, name in found.all()}
     meta = dict(metadata or {})
     if targets:
-        meta = {**meta, "mentions": [str(o.id) for o in targets]}
+        meta = {**meta, "mentions": [str(oid) for oid in targets]}
     message = Message(
         organization_id=org_id,
         channel_id=channel_id,
@@ -290,10 +292,10 @@ async def post_message(
                 raise
             return Posted(earlier, created=False)
     posted = Posted(message)
-    for orchestrator in targets:
+    for orchestrator_id in targets:
         job = MentionJob(
             organization_id=org_id,
-            orchestrator_id=orchestrator.id,
+            orchestrator_id=orchestrator_id,
             message_id=message.id,
             channel_id=channel_id,
         )
@@ -302,6 +304,7 @@ async def post_message(
     if posted.jobs:
         await session.flush()
         await notify(session, [j.orchestrator_id for j in posted.jobs])
+        posted.notices = await waiting.tell(session, posted.jobs, targets)
     return posted
 
 

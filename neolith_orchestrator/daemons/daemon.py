@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from neolith_orchestrator.chat import jobs
+from neolith_orchestrator.chat import jobs, waiting
 from neolith_orchestrator.daemons import actions
 from neolith_orchestrator.daemons.backoff import RestartPolicy
 from neolith_orchestrator.daemons.listeners import Handler, Listeners
@@ -193,7 +193,9 @@ class OrchestratorDaemon:
             raise DaemonError(f"cannot pause a daemon that is {self.status.value}")
         if self._resumed is None:
             self._resumed = asyncio.Event()
-        return self._set_status(DaemonStatus.PAUSED)
+        # The reason reaches the orchestrator's row: a mention posted meanwhile, from any
+        # instance, is told that it waits for a resume (chat/waiting.py).
+        return self._set_status(DaemonStatus.PAUSED, waiting.PAUSED)
 
     def resume(self) -> Awaitable[None]:
         if self.status is not DaemonStatus.PAUSED:

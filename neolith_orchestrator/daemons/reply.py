@@ -27,7 +27,7 @@ from neolith_orchestrator.ai.generator import (
     ReplyRequest,
     ReplyResult,
 )
-from neolith_orchestrator.chat import jobs, service
+from neolith_orchestrator.chat import jobs, service, waiting
 from neolith_orchestrator.chat.messenger import Messenger
 from neolith_orchestrator.chat.schemas import message_out
 from neolith_orchestrator.config import Settings
@@ -200,6 +200,9 @@ async def answer(services: ReplyServices, identity: Identity, job: MentionJob) -
         result = await services.generator.generate(request, sink)
     except ModelPermanentError as exc:
         await _fail(services, identity, job, exc.message)
+        # The daemon stops for good: its other waiting mentions are told now, not left
+        # in silence (each still answered once it runs again).
+        await _tell_waiting(services, identity, *waiting.failing(exc.message))
         raise
     except ModelError as exc:
         return await _fail(services, identity, job, exc.message)
@@ -267,7 +270,9 @@ async def _store_reply(
     text = result.text.strip() or "(no answer)"
     text = text[: services.settings.message_max_length]
 
-    async def store(session: AsyncSession) -> tuple[dict[str, Any], list[uuid.UUID]]:
+    async def store(
+        session: AsyncSession,
+    ) -> tuple[dict[str, Any], list[uuid.UUID], list[dict[str, Any]]]:
         author = await session.get(User, identity.user_id)
         assert author is not None
         posted = await service.post_message(
@@ -282,10 +287,11 @@ async def _store_reply(
             mention_job_id=job.id,
         )
         await jobs.finish(session, job.id, posted.message.id)
-        return message_out(posted.message), [j.orchestrator_id for j in posted.jobs]
+        notices = [message_out(n) for n in posted.notices]
+        return message_out(posted.message), [j.orchestrator_id for j in posted.jobs], notices
 
     try:
-        out, woken = await services.database.run(store, name="reply:store")
+        out, woken, notices = await services.database.run(store, name="reply:store")
     except IntegrityError:
         return Outcome.DUPLICATE  # another owner answered this job first; one reply stands
     except _FINAL as exc:  # left the channel (or it went) while the model was writing
@@ -295,7 +301,7 @@ async def _store_reply(
     metrics.input_tokens += result.usage.get("input_tokens", 0)
     metrics.output_tokens += result.usage.get("output_tokens", 0)
     metrics.reply_latency.observe((utcnow() - request.mention.created_at).total_seconds())
-    await services.messenger.published(out, woken)
+    await services.messenger.published(out, woken, notices)
     return Outcome.REPLIED
 
 
@@ -359,6 +365,17 @@ async def _fail(
     if services.on_failure is not None:
         await services.on_failure(identity, job, reason)
     return Outcome.FAILED
+
+
+async def _tell_waiting(services: ReplyServices, identity: Identity, kind: str, text: str) -> None:
+    async def store(session: AsyncSession) -> list[dict[str, Any]]:
+        told = await waiting.tell_pending(
+            session, identity.orchestrator_id, identity.user_id, identity.name, kind, text
+        )
+        return [message_out(m) for m in told]
+
+    for notice in await services.database.run(store, name="reply:tell-waiting"):
+        await services.messenger.published(notice)
 
 
 async def _told_recently(session: AsyncSession, channel_id: uuid.UUID) -> bool:
