@@ -9,8 +9,8 @@ right after it. It is not the job's answer: the job stays pending and is answere
 daemon can again. `jobs.mark_notified` makes it once per mention, whoever else tries.
 
 Mentions already waiting when a daemon stops being able to answer are told by
-`tell_pending`, from the place that sees it happen (a reply that met a permanent model
-failure).
+`tell_pending`, from the place that sees it happen: a reply that met a permanent model
+failure, a pause.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from neolith_orchestrator.db.models import (
 # The row's status_reason while its daemon is paused (the row's status stays ONLINE: the
 # orchestrator is logged in, it just takes no new mention).
 PAUSED = "paused"
+PAUSED_NOTICE = ("paused", "is paused; it will answer when resumed")
 
 
 def failing(why: str) -> tuple[str, str]:
@@ -54,7 +55,7 @@ def absence(row: Orchestrator) -> tuple[str, str] | None:
     if row.status == OrchestratorStatus.ERROR.value:
         return failing(row.status_reason or "its daemon failed")
     if row.status_reason == PAUSED:
-        return "paused", "is paused; it will answer when resumed"
+        return PAUSED_NOTICE
     return None
 
 
@@ -82,13 +83,19 @@ async def tell_pending(
     name: str,
     kind: str,
     text: str,
+    *,
+    claimed_too: bool = True,
 ) -> list[Message]:
     """The orchestrator has just become unable to answer (`kind`, `text` as in `absence`):
-    tell each of its waiting mentions not told yet."""
+    tell each of its waiting mentions not told yet (with `claimed_too` False, only those
+    not being answered right now)."""
+    statuses = [JobStatus.PENDING.value]
+    if claimed_too:
+        statuses.append(JobStatus.CLAIMED.value)
     waiting = await session.scalars(
         select(MentionJob).where(
             MentionJob.orchestrator_id == orchestrator_id,
-            MentionJob.status.in_([JobStatus.PENDING.value, JobStatus.CLAIMED.value]),
+            MentionJob.status.in_(statuses),
             MentionJob.notified_at.is_(None),
         )
     )

@@ -29,6 +29,7 @@ from neolith_orchestrator.daemons.reply import (
     failed_attempt,
     is_environmental,
     refuse,
+    tell_waiting,
 )
 from neolith_orchestrator.daemons.status import Activation, DaemonStatus
 from neolith_orchestrator.db.models import MentionJob
@@ -187,15 +188,19 @@ class OrchestratorDaemon:
         await self.stop()
         await self.start()
 
-    def pause(self) -> Awaitable[None]:
+    async def pause(self) -> None:
         """Stay logged in but take no new mention; replies under way finish."""
         if self.status is not DaemonStatus.RUNNING:
             raise DaemonError(f"cannot pause a daemon that is {self.status.value}")
         if self._resumed is None:
             self._resumed = asyncio.Event()
         # The reason reaches the orchestrator's row: a mention posted meanwhile, from any
-        # instance, is told that it waits for a resume (chat/waiting.py).
-        return self._set_status(DaemonStatus.PAUSED, waiting.PAUSED)
+        # instance, is told that it waits for a resume (chat/waiting.py); those waiting
+        # already are told now.
+        await self._set_status(DaemonStatus.PAUSED, waiting.PAUSED)
+        await tell_waiting(
+            self._rt.reply_services, self.identity, *waiting.PAUSED_NOTICE, claimed_too=False
+        )
 
     def resume(self) -> Awaitable[None]:
         if self.status is not DaemonStatus.PAUSED:

@@ -202,7 +202,7 @@ async def answer(services: ReplyServices, identity: Identity, job: MentionJob) -
         await _fail(services, identity, job, exc.message)
         # The daemon stops for good: its other waiting mentions are told now, not left
         # in silence (each still answered once it runs again).
-        await _tell_waiting(services, identity, *waiting.failing(exc.message))
+        await tell_waiting(services, identity, *waiting.failing(exc.message))
         raise
     except ModelError as exc:
         return await _fail(services, identity, job, exc.message)
@@ -367,10 +367,25 @@ async def _fail(
     return Outcome.FAILED
 
 
-async def _tell_waiting(services: ReplyServices, identity: Identity, kind: str, text: str) -> None:
+async def tell_waiting(
+    services: ReplyServices,
+    identity: Identity,
+    kind: str,
+    text: str,
+    *,
+    claimed_too: bool = True,
+) -> None:
+    """Tell the orchestrator's waiting mentions (not told yet) why they wait."""
+
     async def store(session: AsyncSession) -> list[dict[str, Any]]:
         told = await waiting.tell_pending(
-            session, identity.orchestrator_id, identity.user_id, identity.name, kind, text
+            session,
+            identity.orchestrator_id,
+            identity.user_id,
+            identity.name,
+            kind,
+            text,
+            claimed_too=claimed_too,
         )
         return [message_out(m) for m in told]
 

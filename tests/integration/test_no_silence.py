@@ -104,6 +104,27 @@ async def test_a_paused_orchestrator_says_it_answers_when_resumed(stack: Stack) 
     assert await _notices(stack.database, later) == []
 
 
+async def test_mentions_queued_when_it_is_paused_are_told(stack: Stack) -> None:
+    org = await seed_org(stack.database)
+    oid = org.orchestrator_ids["ada"]
+    gate = asyncio.Event()
+    stack.generator.gate = gate
+    await stack.manager.start_daemon(oid)
+    answering = await _post(stack, org, "@ada being answered")
+    await eventually(lambda: stack.generator.in_flight == 1)
+    queued = await _post(stack, org, "@ada queued behind it")
+    await stack.manager.pause_daemon(oid)
+    told = await _notices(stack.database, queued)
+    assert [n.content for n in told] == ["⏳ Ada is paused; it will answer when resumed."]
+    assert await _notices(stack.database, answering) == []  # its reply is under way
+    gate.set()
+    await eventually(lambda: _replies(stack.database, answering))
+    assert await _replies(stack.database, queued) == []  # paused: it waits
+    await stack.manager.resume_daemon(oid)
+    await _answered_once(stack, queued)
+    assert len(await _replies(stack.database, answering)) == 1
+
+
 async def test_a_daemon_in_error_tells_later_mentions_why(stack: Stack) -> None:
     org = await seed_org(stack.database)
     oid = org.orchestrator_ids["ada"]
