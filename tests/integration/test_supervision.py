@@ -93,6 +93,18 @@ async def test_gives_up_past_the_limit_until_an_admin_restarts(stack: Stack) -> 
     await asyncio.sleep(0.5)  # the health sweep must leave a given-up daemon alone
     assert len(stack.generator.calls) == 3
     assert await _job_statuses(stack.database) == ["pending"]  # not lost, waiting
+    async with stack.database.transaction() as session:
+        told = list(
+            await session.scalars(
+                select(Message.content).where(
+                    Message.meta["mention_id"].as_string() == mention["id"]
+                )
+            )
+        )
+    assert told == [
+        "⏳ Ada can't answer right now: gave up after 2 restarts within 600 s; restart it to "
+        "try again; the admins have been told. It will answer once it runs again."
+    ]
     await stack.manager.runtime.journal.flush()
     async with stack.database.transaction() as session:
         logged = list(
