@@ -1,8 +1,9 @@
 """Recovery.
 
 Crash: inside one process, a manager on a real database with a reply generator that raises
-`RuntimeError` for the mention it is given: the daemon's worker dies, the manager restarts
-it. Timed from the raise to `daemon:restarted` (the daemon RUNNING again), and on to the
+a connection error for the mention it is given (a failure of the surroundings: a reply's own
+error is its job's and no longer ends the worker): the daemon's worker dies, the manager
+restarts it. Timed from the raise to `daemon:restarted` (the daemon RUNNING again), and on to the
 mention answered by the new worker. One crash per orchestrator (the first restart in a
 window is immediate by policy; later ones back off on purpose). Floor: a bare asyncio
 supervisor — a task that raises, a done-callback that starts a new one.
@@ -52,7 +53,7 @@ class _Crashing:
         if oid in self.armed:
             self.armed.discard(oid)
             self.raised_at[oid] = time.perf_counter()
-            raise RuntimeError("injected crash")
+            raise ConnectionResetError("injected crash")
         await sink.delta("recovered")
         return ReplyResult(
             text="recovered",

@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     daemon_heartbeat_stale_after: int = Field(0, ge=0)
     daemon_reply_timeout: int = Field(180_000, gt=0)
     daemon_job_claim_ttl: int = Field(300_000, gt=0)
+    daemon_job_max_attempts: int = Field(3, gt=0)
     # Names this process as lease owner; defaults to the host name, so a restarted process
     # takes its orchestrators back at once. Give each process of one host its own.
     instance_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=100)

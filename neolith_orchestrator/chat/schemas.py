@@ -17,6 +17,7 @@ def message_out(message: Message) -> dict[str, Any]:
         "reply_to_id": str(message.reply_to_id) if message.reply_to_id else None,
         "created_at": message.created_at.isoformat(),
         "metadata": dict(message.meta or {}),
+        "client_id": message.client_id,
     }
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import and_, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from neolith_orchestrator.chat import waiting
 from neolith_orchestrator.chat.mentions import parse_mentions
 from neolith_orchestrator.chat.notify import notify
 from neolith_orchestrator.config import Settings
@@ -27,14 +28,19 @@ from neolith_orchestrator.db.models import (
 from neolith_orchestrator.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
 CHANNEL_NAME_MAX = 80
+CLIENT_ID_MAX = 64
 
 
 @dataclass
 class Posted:
-    """A stored message and the mention jobs written with it, in one transaction."""
+    """A stored message and the mention jobs written with it, in one transaction.
+    `created` is False when a re-send found the message its `client_id` already stored."""
 
     message: Message
     jobs: list[MentionJob] = field(default_factory=list)
+    created: bool = True
+    # Told in the channel: a mentioned orchestrator cannot answer now (`chat.waiting`).
+    notices: list[Message] = field(default_factory=list)
 
 
 async def get_channel(session: AsyncSession, org_id: uuid.UUID, channel_id: uuid.UUID) -> Channel:
@@ -160,6 +166,29 @@ async def list_messages(
     return list(reversed(list(rows)))
 
 
+def validate_client_id(client_id: Any) -> str | None:
+    if client_id is None:
+        return None
+    if not isinstance(client_id, str):
+        raise ValidationFailed("client_id: must be a string")
+    if not client_id or len(client_id) > CLIENT_ID_MAX:
+        raise ValidationFailed(f"client_id: must be 1 to {CLIENT_ID_MAX} characters")
+    return client_id
+
+
+async def _sent_before(
+    session: AsyncSession, author: User, channel_id: uuid.UUID, client_id: str
+) -> Message | None:
+    return await session.scalar(
+        select(Message).where(
+            Message.organization_id == author.organization_id,
+            Message.channel_id == channel_id,
+            Message.author_id == author.id,
+            Message.client_id == client_id,
+        )
+    )
+
+
 def validate_content(content: Any, settings: Settings) -> str:
     if not isinstance(content, str):
         raise ValidationFailed("content: must be a string")
@@ -182,16 +211,24 @@ async def post_message(
     chain_depth: int = 0,
     mention_job_id: uuid.UUID | None = None,
     created_at: datetime | None = None,
+    client_id: Any = None,
 ) -> Posted:
     """Store a message and, in the same transaction, one mention job per orchestrator it
     mentions. Only orchestrators of the author's organization who belong to the channel
     count; an orchestrator never gets a job for its own message; a chain of orchestrators
-    mentioning each other stops at `mention_max_chain_depth`."""
+    mentioning each other stops at `mention_max_chain_depth`. A `client_id` the author
+    already used in this channel returns the message stored then (`created` False) and
+    stores nothing: a client re-sending after a lost acknowledgement posts once."""
     content = validate_content(content, settings)
+    client_id = validate_client_id(client_id)
     org_id = author.organization_id
     await get_channel(session, org_id, channel_id)
     if not await is_member(session, channel_id, author.id):
         raise PermissionDenied("you are not a member of this channel")
+    if client_id is not None:
+        earlier = await _sent_before(session, author, channel_id, client_id)
+        if earlier is not None:
+            return Posted(earlier, created=False)
     if reply_to_id is not None:
         parent = await session.scalar(
             select(Message.id).where(
@@ -204,28 +241,27 @@ async def post_message(
             raise ValidationFailed("reply_to_id: no such message in this channel")
     # Who is mentioned is known before the message is written, so the message goes in
     # once, with its "mentions" already in its metadata.
-    targets: list[Orchestrator] = []
+    targets: dict[uuid.UUID, tuple[Orchestrator, str]] = {}
     handles = parse_mentions(content) if chain_depth < settings.mention_max_chain_depth else []
     if handles:
-        targets = list(
-            await session.scalars(
-                select(Orchestrator)
-                .join(User, User.id == Orchestrator.user_id)
-                .join(
-                    ChannelMember,
-                    and_(ChannelMember.user_id == User.id, ChannelMember.channel_id == channel_id),
-                )
-                .where(
-                    User.organization_id == org_id,
-                    Orchestrator.organization_id == org_id,
-                    func.lower(User.handle).in_(handles),
-                    User.id != author.id,
-                )
+        found = await session.execute(
+            select(Orchestrator, User.name)
+            .join(User, User.id == Orchestrator.user_id)
+            .join(
+                ChannelMember,
+                and_(ChannelMember.user_id == User.id, ChannelMember.channel_id == channel_id),
+            )
+            .where(
+                User.organization_id == org_id,
+                Orchestrator.organization_id == org_id,
+                func.lower(User.handle).in_(handles),
+                User.id != author.id,
             )
         )
+        targets = {row.id: (row, name) for row, name in found.all()}
     meta = dict(metadata or {})
     if targets:
-        meta = {**meta, "mentions": [str(o.id) for o in targets]}
+        meta = {**meta, "mentions": [str(oid) for oid in targets]}
     message = Message(
         organization_id=org_id,
         channel_id=channel_id,
@@ -234,17 +270,32 @@ async def post_message(
         reply_to_id=reply_to_id,
         chain_depth=chain_depth,
         mention_job_id=mention_job_id,
+        client_id=client_id,
         meta=meta,
     )
     if created_at is not None:
         message.created_at = created_at
-    session.add(message)
-    await session.flush()
+    if client_id is None:
+        session.add(message)
+        await session.flush()
+    else:
+        try:
+            # A savepoint: a concurrent re-send that stored first makes this insert fail
+            # on the unique (organization, channel, author, client_id) index; then that
+            # one is the answer, and our transaction goes on.
+            async with session.begin_nested():
+                session.add(message)
+                await session.flush()
+        except IntegrityError:
+            earlier = await _sent_before(session, author, channel_id, client_id)
+            if earlier is None:
+                raise
+            return Posted(earlier, created=False)
     posted = Posted(message)
-    for orchestrator in targets:
+    for orchestrator_id in targets:
         job = MentionJob(
             organization_id=org_id,
-            orchestrator_id=orchestrator.id,
+            orchestrator_id=orchestrator_id,
             message_id=message.id,
             channel_id=channel_id,
         )
@@ -253,6 +304,7 @@ async def post_message(
     if posted.jobs:
         await session.flush()
         await notify(session, [j.orchestrator_id for j in posted.jobs])
+        posted.notices = await waiting.tell(session, posted.jobs, targets)
     return posted
 
 

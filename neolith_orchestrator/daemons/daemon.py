@@ -22,11 +22,19 @@ from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from neolith_orchestrator.chat import jobs
+from neolith_orchestrator.chat import jobs, waiting
 from neolith_orchestrator.daemons import actions
 from neolith_orchestrator.daemons.backoff import RestartPolicy
 from neolith_orchestrator.daemons.listeners import Handler, Listeners
-from neolith_orchestrator.daemons.reply import Identity, Outcome, answer
+from neolith_orchestrator.daemons.reply import (
+    Identity,
+    Outcome,
+    answer,
+    failed_attempt,
+    is_environmental,
+    refuse,
+    tell_waiting,
+)
 from neolith_orchestrator.daemons.signal import Signal
 from neolith_orchestrator.daemons.status import Activation, DaemonStatus
 from neolith_orchestrator.db.models import MentionJob
@@ -200,13 +208,19 @@ class OrchestratorDaemon:
         await self.stop()
         await self.start()
 
-    def pause(self) -> Awaitable[None]:
+    async def pause(self) -> None:
         """Stay logged in but take no new mention; replies under way finish."""
         if self.status is not DaemonStatus.RUNNING:
             raise DaemonError(f"cannot pause a daemon that is {self.status.value}")
         if self._resumed is None:
             self._resumed = Signal()
-        return self._set_status(DaemonStatus.PAUSED)
+        # The reason reaches the orchestrator's row: a mention posted meanwhile, from any
+        # instance, is told that it waits for a resume (chat/waiting.py); those waiting
+        # already are told now.
+        await self._set_status(DaemonStatus.PAUSED, waiting.PAUSED)
+        await tell_waiting(
+            self._rt.reply_services, self.identity, *waiting.PAUSED_NOTICE, claimed_too=False
+        )
 
     def resume(self) -> Awaitable[None]:
         if self.status is not DaemonStatus.PAUSED:
@@ -281,22 +295,23 @@ class OrchestratorDaemon:
                     next_due = claimed.next_due
                     if claimed.jobs:
                         _log.debug("@%s claimed %d job(s)", self.identity.handle, len(claimed.jobs))
-                    for job in claimed.jobs:
-                        task = group.create_task(self._reply(job), name=f"reply:{job.id}")
+                    work = [(job, None) for job in claimed.jobs] + list(claimed.refused)
+                    for job, refusal in work:
+                        task = group.create_task(self._reply(job, refusal), name=f"reply:{job.id}")
                         self._inflight[job.id] = _InFlight(job, task)
                         if len(self._inflight) == 1:
                             self._rt.presence_changed(self)
                         self._unfinished[job.id] = None
-                    self.queue_depth = len(claimed.jobs) + (1 if next_due else 0)
+                    self.queue_depth = len(work) + (1 if next_due else 0)
                     self._left_behind = claimed.left_behind
-                    if claimed.jobs and not claimed.complete:
+                    if work and not claimed.complete:
                         continue  # more may be due: look again before sleeping
-                    if claimed.jobs and len(self._inflight) < limit:
+                    if work and len(self._inflight) < limit:
                         # The scan looked at every pending job: claiming again now would
                         # find nothing new (a new job sets the wake-up, which we keep),
                         # so report what that claim would have.
                         self.queue_depth = 1 if next_due else 0
-                    elif claimed.jobs:
+                    elif work:
                         next_due = None  # no free slot: a finished reply wakes us
                 else:
                     self._left_behind = True  # woken with no free slot: look again later
@@ -306,6 +321,7 @@ class OrchestratorDaemon:
         """One claim transaction (its own frame, so nothing of it stays with a sleeping
         worker)."""
         busy = {f.channel_id for f in self._inflight.values()}
+        settings = self._rt.settings
         self._claiming = True
         try:
             return await self._rt.database.run(
@@ -313,9 +329,11 @@ class OrchestratorDaemon:
                     session,
                     self.orchestrator_id,
                     self._rt.instance_id,
+                    member_id=self.user_id,
                     limit=free,
                     busy_channels=busy,
-                    claim_ttl=timedelta(milliseconds=self._rt.settings.daemon_job_claim_ttl),
+                    claim_ttl=timedelta(milliseconds=settings.daemon_job_claim_ttl),
+                    max_attempts=settings.daemon_job_max_attempts,
                 ),
                 name="claim",
             )
@@ -346,10 +364,28 @@ class OrchestratorDaemon:
                 "heartbeat", {"orchestrator_id": str(self.orchestrator_id), "at": now.isoformat()}
             )
 
-    async def _reply(self, job: MentionJob) -> None:
+    async def _reply(self, job: MentionJob, refusal: str | None = None) -> None:
+        """Answer (or, refused by the queue, close) one job. Its failure is its own: it is
+        retried or closed by `failed_attempt` while the other channels go on. Only a
+        permanent model failure or a failing database ends the worker."""
+        services = self._rt.reply_services
         outcome: Outcome | None = None
         try:
-            outcome = await answer(self._rt.reply_services, self.identity, job)
+            try:
+                if refusal is not None:
+                    outcome = await refuse(services, self.identity, job, refusal)
+                else:
+                    outcome = await answer(services, self.identity, job)
+            except ModelPermanentError:
+                raise
+            except Exception as exc:
+                if is_environmental(exc):
+                    raise
+                _log.warning("@%s job %s failed", self.identity.handle, job.id, exc_info=exc)
+                await self.record_error(
+                    f"reply to {job.message_id} failed: {type(exc).__name__}: {exc}"
+                )
+                outcome = await failed_attempt(services, self.identity, job, exc)
             self._unfinished.pop(job.id, None)
         finally:
             if self._inflight.pop(job.id, None) is not None and not self._inflight:

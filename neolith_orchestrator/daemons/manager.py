@@ -24,13 +24,14 @@ from neolith_orchestrator.ai.generator import ReplyGenerator
 from neolith_orchestrator.chat import jobs
 from neolith_orchestrator.chat.messenger import Messenger
 from neolith_orchestrator.chat.notify import MentionListener
+from neolith_orchestrator.chat.waiting import failing
 from neolith_orchestrator.config import Settings, load_settings
 from neolith_orchestrator.daemons import oplog
 from neolith_orchestrator.daemons.batch import Batcher
 from neolith_orchestrator.daemons.daemon import OrchestratorDaemon
 from neolith_orchestrator.daemons.journal import Journal
 from neolith_orchestrator.daemons.listeners import Handler, Listeners
-from neolith_orchestrator.daemons.reply import Identity, ReplyServices
+from neolith_orchestrator.daemons.reply import Identity, ReplyServices, tell_waiting
 from neolith_orchestrator.daemons.runtime import DaemonRuntime
 from neolith_orchestrator.daemons.status import DaemonStatus
 from neolith_orchestrator.daemons.sweeps import Sweeps
@@ -443,6 +444,10 @@ class DaemonManager:
         await self._announce(
             daemon, "daemon:gave-up", {"reason": reason, "last_error": daemon.last_error}
         )
+        try:  # the mentions waiting for it are told why (later ones are, at post time)
+            await tell_waiting(self.runtime.reply_services, daemon.identity, *failing(reason))
+        except Exception:  # the database may be what keeps failing
+            _log.warning("could not tell the mentions waiting for %s", daemon.orchestrator_id)
 
     async def _reply_failed(self, identity: Identity, job: MentionJob, reason: str) -> None:
         """A mention ended in a failure notice: log it and tell the organization's admins."""

@@ -12,7 +12,13 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import (
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from neolith_orchestrator.ai.generator import (
@@ -21,18 +27,31 @@ from neolith_orchestrator.ai.generator import (
     ReplyRequest,
     ReplyResult,
 )
-from neolith_orchestrator.chat import jobs, service
+from neolith_orchestrator.chat import jobs, service, waiting
 from neolith_orchestrator.chat.messenger import Messenger
 from neolith_orchestrator.chat.schemas import message_out
 from neolith_orchestrator.config import Settings
+from neolith_orchestrator.daemons.backoff import backoff_delay
 from neolith_orchestrator.db.engine import Database
 from neolith_orchestrator.db.models import Channel, MentionJob, Message, User
 from neolith_orchestrator.db.types import utcnow
-from neolith_orchestrator.errors import ModelError, ModelPermanentError
+from neolith_orchestrator.errors import (
+    ModelError,
+    ModelPermanentError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from neolith_orchestrator.metrics import Metrics
 from neolith_orchestrator.realtime.emitter import Emitter, channel_room
 
 RATE_WINDOW = timedelta(minutes=1)
+# Errors of the surroundings (the database or the network went away), not of the job: they
+# end the worker, and the supervisor restarts it; the job's attempt is given back.
+_ENVIRONMENT = (OSError, OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
+# Storing the reply was refused for a reason that will not change (the orchestrator left
+# the channel, the channel or the mention is gone): the job fails at once.
+_FINAL = (PermissionDenied, NotFound, ValidationFailed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +83,7 @@ class Outcome(StrEnum):
     FAILED = "failed"
     DEFERRED = "deferred"
     DUPLICATE = "duplicate"
+    RETRY = "retry"  # the attempt failed; the job waits for its next one
 
 
 class _ChannelSink:
@@ -106,13 +126,13 @@ def _context(message: Message, names: dict[uuid.UUID, str], self_id: uuid.UUID) 
 
 async def _load_request(
     session: AsyncSession, settings: Settings, identity: Identity, job: MentionJob
-) -> tuple[ReplyRequest, int] | None:
+) -> tuple[ReplyRequest, int] | str:
     """The request for the generator, and the mention's chain depth (the reply's is one
-    more)."""
+    more); or why there is none."""
     mention = await session.get(Message, job.message_id)
     channel = await session.get(Channel, job.channel_id)
     if mention is None or channel is None:
-        return None
+        return "the mentioned message no longer exists"
     stmt = select(Message).where(
         Message.organization_id == identity.organization_id,
         Message.channel_id == job.channel_id,
@@ -148,7 +168,11 @@ async def answer(services: ReplyServices, identity: Identity, job: MentionJob) -
 
     async def prepare(
         session: AsyncSession,
-    ) -> tuple[datetime | None, bool, tuple[ReplyRequest, int] | None]:
+    ) -> tuple[datetime | None, bool, tuple[ReplyRequest, int] | str | None]:
+        # Checked again here (the claim checked too): it may have left since, and then
+        # nothing of the channel is read.
+        if not await service.is_member(session, job.channel_id, identity.user_id):
+            return None, False, jobs.NOT_A_MEMBER
         recent, oldest = await jobs.replies_in_channel_window(
             session, job.channel_id, utcnow() - RATE_WINDOW
         )
@@ -166,18 +190,65 @@ async def answer(services: ReplyServices, identity: Identity, job: MentionJob) -
         if not told:
             await _tell_deferred(services, identity, job.channel_id, deferred_until)
         return Outcome.DEFERRED
-    if loaded is None:
-        return await _fail(services, identity, job, "the mentioned message no longer exists")
+    if loaded is None:  # only with deferred_until, handled above
+        return Outcome.DEFERRED
+    if isinstance(loaded, str):
+        return await _fail(services, identity, job, loaded)
     request, mention_depth = loaded
     sink = _ChannelSink(services.emitter, identity, job)
     try:
         result = await services.generator.generate(request, sink)
     except ModelPermanentError as exc:
         await _fail(services, identity, job, exc.message)
+        # The daemon stops for good: its other waiting mentions are told now, not left
+        # in silence (each still answered once it runs again).
+        await tell_waiting(services, identity, *waiting.failing(exc.message))
         raise
     except ModelError as exc:
         return await _fail(services, identity, job, exc.message)
     return await _store_reply(services, identity, job, request, result, mention_depth)
+
+
+async def refuse(
+    services: ReplyServices, identity: Identity, job: MentionJob, reason: str
+) -> Outcome:
+    """Close a job the queue refused (see `jobs.claim`) with a failure notice saying
+    `reason`; nothing of the channel is read. The job keeps its last error for the admins."""
+    recorded = f"{reason} (last: {job.last_error})" if job.last_error else reason
+    return await _fail(services, identity, job, recorded, _told_admins(reason))
+
+
+def _told_admins(reason: str) -> str:
+    return f"{reason}; the admins have been told"
+
+
+def is_environmental(exc: BaseException) -> bool:
+    """Whether a reply failed because of its surroundings rather than its job."""
+    return isinstance(exc, _ENVIRONMENT)
+
+
+async def failed_attempt(
+    services: ReplyServices, identity: Identity, job: MentionJob, exc: Exception
+) -> Outcome:
+    """An attempt at `job` raised: try again later (with back-off), or, once
+    `DAEMON_JOB_MAX_ATTEMPTS` attempts have failed, close it with a failure notice. Either
+    way the daemon goes on with its other channels."""
+    settings = services.settings
+    error = f"{type(exc).__name__}: {exc}"
+    if job.attempts >= settings.daemon_job_max_attempts:
+        shown = jobs.gave_up_reason(job.attempts)
+        recorded = f"{shown} (last: {error})"
+        return await _fail(services, identity, job, recorded, _told_admins(shown))
+    delay = backoff_delay(
+        job.attempts,
+        settings.daemon_restart_backoff_initial / 1000,
+        settings.daemon_restart_backoff_max / 1000,
+    )
+    until = utcnow() + timedelta(seconds=delay)
+    await services.database.run(
+        lambda session: jobs.retry_later(session, job.id, error, until), name="reply:retry"
+    )
+    return Outcome.RETRY
 
 
 async def _store_reply(
@@ -199,7 +270,9 @@ async def _store_reply(
     text = result.text.strip() or "(no answer)"
     text = text[: services.settings.message_max_length]
 
-    async def store(session: AsyncSession) -> tuple[dict[str, Any], list[uuid.UUID]]:
+    async def store(
+        session: AsyncSession,
+    ) -> tuple[dict[str, Any], list[uuid.UUID], list[dict[str, Any]]]:
         author = await session.get(User, identity.user_id)
         assert author is not None
         posted = await service.post_message(
@@ -214,19 +287,22 @@ async def _store_reply(
             mention_job_id=job.id,
         )
         await jobs.finish(session, job.id, posted.message.id)
-        return message_out(posted.message), [j.orchestrator_id for j in posted.jobs]
+        notices = [message_out(n) for n in posted.notices]
+        return message_out(posted.message), [j.orchestrator_id for j in posted.jobs], notices
 
     try:
-        out, woken = await services.database.run(store, name="reply:store")
+        out, woken, notices = await services.database.run(store, name="reply:store")
     except IntegrityError:
         return Outcome.DUPLICATE  # another owner answered this job first; one reply stands
+    except _FINAL as exc:  # left the channel (or it went) while the model was writing
+        return await _fail(services, identity, job, exc.message)
     services.metrics.reply_posted(
         provider=str(getattr(result, "provider", None) or services.generator.name),
         model=result.model,
         usage=result.usage,
         latency_s=(utcnow() - request.mention.created_at).total_seconds(),
     )
-    await services.messenger.published(out, woken)
+    await services.messenger.published(out, woken, notices)
     return Outcome.REPLIED
 
 
@@ -272,9 +348,15 @@ async def _post_notice(
 
 
 async def _fail(
-    services: ReplyServices, identity: Identity, job: MentionJob, reason: str
+    services: ReplyServices,
+    identity: Identity,
+    job: MentionJob,
+    reason: str,
+    shown: str | None = None,
 ) -> Outcome:
-    content = f"⚠ {identity.name} could not answer this message: {reason}"
+    """Post the job's failure notice (saying `shown`, or else `reason`), close it as failed
+    with `reason`, and tell the admins."""
+    content = f"⚠ {identity.name} could not answer this message: {shown or reason}"
     posted = await _post_notice(
         services, identity, job, job.channel_id, content, "reply_failed", reason
     )
@@ -284,6 +366,32 @@ async def _fail(
     if services.on_failure is not None:
         await services.on_failure(identity, job, reason)
     return Outcome.FAILED
+
+
+async def tell_waiting(
+    services: ReplyServices,
+    identity: Identity,
+    kind: str,
+    text: str,
+    *,
+    claimed_too: bool = True,
+) -> None:
+    """Tell the orchestrator's waiting mentions (not told yet) why they wait."""
+
+    async def store(session: AsyncSession) -> list[dict[str, Any]]:
+        told = await waiting.tell_pending(
+            session,
+            identity.orchestrator_id,
+            identity.user_id,
+            identity.name,
+            kind,
+            text,
+            claimed_too=claimed_too,
+        )
+        return [message_out(m) for m in told]
+
+    for notice in await services.database.run(store, name="reply:tell-waiting"):
+        await services.messenger.published(notice)
 
 
 async def _told_recently(session: AsyncSession, channel_id: uuid.UUID) -> bool:

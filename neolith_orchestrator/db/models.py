@@ -146,6 +146,16 @@ class Message(Base):
         Index("ix_messages_channel_created", "channel_id", "created_at", "id"),
         # A channel's latest messages by id (reply context, message pages).
         Index("ix_messages_channel_id", "channel_id", "id"),
+        # A client's re-sent post finds the stored one (NULLs are distinct: no client_id,
+        # no constraint).
+        Index(
+            "uq_messages_client_id",
+            "organization_id",
+            "channel_id",
+            "author_id",
+            "client_id",
+            unique=True,
+        ),
     )
 
     id: Mapped[uuid.UUID] = _pk()
@@ -164,6 +174,8 @@ class Message(Base):
     mention_job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, unique=True, default=None)
     # Orchestrator-to-orchestrator chain depth: 0 for a person's message.
     chain_depth: Mapped[int] = mapped_column(Integer, default=0)
+    # The id the client gave this post (idempotent re-sends); None for most messages.
+    client_id: Mapped[str | None] = mapped_column(String(64), default=None)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     created_at: Mapped[datetime] = _created()
 
@@ -208,6 +220,8 @@ class MentionJob(Base):
     claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     available_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    # When the channel was told the orchestrator cannot answer now (set once, from NULL).
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     reply_message_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("messages.id", ondelete="SET NULL"), default=None
     )

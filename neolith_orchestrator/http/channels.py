@@ -108,14 +108,19 @@ async def list_messages(request: Request) -> Response:
 
 
 async def post_message(request: Request) -> Response:
-    """Post a message (mentions wake the orchestrators named in it)."""
+    """Post a message (mentions wake the orchestrators named in it): 201 when stored, 200
+    with the stored message when its `client_id` was already posted (a re-send)."""
     ctx, caller = context(request), await principal(request)
     channel_id = inputs.path_uuid(request, "channel_id")
     data = await inputs.body(request, inputs.MessageIn)
-    message = await ctx.manager.messenger.post(
-        caller.user, channel_id, data.content, reply_to_id=data.reply_to_id
+    message, created = await ctx.manager.messenger.submit(
+        caller.user,
+        channel_id,
+        data.content,
+        reply_to_id=data.reply_to_id,
+        client_id=data.client_id,
     )
-    return JSONResponse(message, status_code=201)
+    return JSONResponse(message, status_code=201 if created else 200)
 
 
 routes = [

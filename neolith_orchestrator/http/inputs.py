@@ -40,6 +40,8 @@ class MessageIn(Input):
     # Length and emptiness are the chat service's rules (one message of error per rule).
     content: StrictStr
     reply_to_id: uuid.UUID | None = None
+    # Chosen by the client; a re-send with the same one returns the stored message.
+    client_id: StrictStr | None = Field(default=None, min_length=1, max_length=64)
 
 
 class SocketMessageIn(MessageIn):

@@ -4,9 +4,10 @@
 
 A socket connects with `auth={"token": ...}` and joins `user:<id>`, `org:<id>`,
 `admins:<org>` (admins) and `channel:<id>` for each channel its user belongs to.
-`message:send` takes `{"channel_id", "content", "reply_to_id"?}` and acknowledges with
-`{"ok": true, "message": {...}}` or `{"ok": false, "error": {"code", "message"}}` (with
-`details` per field for a validation error, as over HTTP).
+`message:send` takes `{"channel_id", "content", "reply_to_id"?, "client_id"?}` and
+acknowledges with `{"ok": true, "message": {...}, "created": bool}` (`created` false: a
+re-sent `client_id`, the stored message) or `{"ok": false, "error": {"code", "message"}}`
+(with `details` per field for a validation error, as over HTTP).
 """
 
 from __future__ import annotations
@@ -162,10 +163,14 @@ class RealtimeServer:
             await self.sio.disconnect(sid)
             raise AuthenticationFailed("the session has expired; log in again")
         payload = inputs.parse(inputs.SocketMessageIn, data)
-        message = await ctx.manager.messenger.post(
-            socket.user, payload.channel_id, payload.content, reply_to_id=payload.reply_to_id
+        message, created = await ctx.manager.messenger.submit(
+            socket.user,
+            payload.channel_id,
+            payload.content,
+            reply_to_id=payload.reply_to_id,
+            client_id=payload.client_id,
         )
-        return {"ok": True, "message": message}
+        return {"ok": True, "message": message, "created": created}
 
     async def join_channel(self, user_id: uuid.UUID, channel_id: uuid.UUID) -> None:
         """A user joined a channel: their sockets join its room."""

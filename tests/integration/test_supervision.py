@@ -1,5 +1,9 @@
 """Supervision: crashes restart at once then back off, give up past the limit, permanent
-failures stop for good, stop/restart never lose or double a reply."""
+failures stop for good, stop/restart never lose or double a reply.
+
+A worker crashes when its surroundings fail (the database, the network): the scripted model
+raises a connection error to stand for that. A reply that fails for its own reasons is that
+job's failure, not a crash (tests/integration/test_poison_jobs.py)."""
 
 from __future__ import annotations
 
@@ -34,6 +38,10 @@ async def _job_statuses(database: Database) -> list[str]:
         return list(await session.scalars(select(MentionJob.status).order_by(MentionJob.id)))
 
 
+def _lost_connection(what: str = "injected") -> ConnectionResetError:
+    return ConnectionResetError(f"{what}: the connection was reset")
+
+
 def _recorder(manager: DaemonManager, event: str) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
     manager.on(event, seen.append)
@@ -48,7 +56,7 @@ async def test_a_crash_mid_reply_is_restarted_at_once_and_answered_once(stack: S
     org = await seed_org(stack.database)
     restarted = _recorder(stack.manager, "daemon:restarted")
     errors = _recorder(stack.manager, "daemon:error")
-    stack.generator.failures.append(RuntimeError("injected crash mid-stream"))
+    stack.generator.failures.append(_lost_connection())
     daemon = await stack.manager.start_daemon(org.orchestrator_ids["ada"])
     mention = await _mention(stack, org)
     answers = await eventually(lambda: _answers(stack.database, mention["id"]))
@@ -56,7 +64,7 @@ async def test_a_crash_mid_reply_is_restarted_at_once_and_answered_once(stack: S
     answers = await _answers(stack.database, mention["id"])
     assert len(answers) == 1 and not answers[0].meta.get("system")
     assert len(stack.generator.calls) == 2
-    assert errors[0]["error"] == "RuntimeError: injected crash mid-stream"
+    assert errors[0]["error"] == "ConnectionResetError: injected: the connection was reset"
     assert restarted == [
         {"orchestrator_id": str(daemon.orchestrator_id), "attempt": 1, "delay_s": 0.0}
     ]
@@ -72,7 +80,7 @@ async def test_gives_up_past_the_limit_until_an_admin_restarts(stack: Stack) -> 
     org = await seed_org(stack.database)
     gave_up = _recorder(stack.manager, "daemon:gave-up")
     restarted = _recorder(stack.manager, "daemon:restarted")
-    stack.generator.fail_always = RuntimeError("always broken")
+    stack.generator.fail_always = _lost_connection("always broken")
     oid = org.orchestrator_ids["ada"]
     daemon = await stack.manager.start_daemon(oid)
     mention = await _mention(stack, org)
@@ -85,6 +93,18 @@ async def test_gives_up_past_the_limit_until_an_admin_restarts(stack: Stack) -> 
     await asyncio.sleep(0.5)  # the health sweep must leave a given-up daemon alone
     assert len(stack.generator.calls) == 3
     assert await _job_statuses(stack.database) == ["pending"]  # not lost, waiting
+    async with stack.database.transaction() as session:
+        told = list(
+            await session.scalars(
+                select(Message.content).where(
+                    Message.meta["mention_id"].as_string() == mention["id"]
+                )
+            )
+        )
+    assert told == [
+        "⏳ Ada can't answer right now: gave up after 2 restarts within 600 s; restart it to "
+        "try again; the admins have been told. It will answer once it runs again."
+    ]
     await stack.manager.runtime.journal.flush()
     async with stack.database.transaction() as session:
         logged = list(
@@ -111,7 +131,7 @@ async def test_gives_up_past_the_limit_until_an_admin_restarts(stack: Stack) -> 
 async def test_restarts_after_the_first_back_off(stack: Stack) -> None:
     org = await seed_org(stack.database)
     restarted = _recorder(stack.manager, "daemon:restarted")
-    stack.generator.failures.extend(RuntimeError(f"crash {i}") for i in range(4))
+    stack.generator.failures.extend(_lost_connection(f"crash {i}") for i in range(4))
     await stack.manager.start_daemon(org.orchestrator_ids["ada"])
     mention = await _mention(stack, org)
     await eventually(lambda: _answers(stack.database, mention["id"]))
@@ -145,7 +165,7 @@ async def test_a_permanent_model_failure_is_not_retried(stack: Stack) -> None:
 @pytest.mark.settings(daemon_auto_restart=False)
 async def test_auto_restart_off_leaves_a_crashed_daemon_in_error(stack: Stack) -> None:
     org = await seed_org(stack.database)
-    stack.generator.failures.append(RuntimeError("boom"))
+    stack.generator.failures.append(_lost_connection("boom"))
     daemon = await stack.manager.start_daemon(org.orchestrator_ids["ada"])
     await _mention(stack, org)
     await eventually(lambda: daemon.get_status() == "error")

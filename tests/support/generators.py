@@ -15,12 +15,14 @@ Behaviour = Callable[[ReplyRequest], "str | BaseException | None"]
 @dataclass
 class ScriptedGenerator:
     """Replies "<handle> re: <mention>" in three deltas. Per-call behaviour can be queued:
-    an exception to raise mid-stream, or a gate to wait on (to hold a reply in flight)."""
+    an exception to raise mid-stream, or a gate to wait on (to hold a reply in flight).
+    `fail_when` raises its exception for every mention containing its key (a poison job)."""
 
     name: str = "scripted"
     calls: list[ReplyRequest] = field(default_factory=list)
     failures: list[BaseException] = field(default_factory=list)
     fail_always: BaseException | None = None
+    fail_when: dict[str, BaseException] = field(default_factory=dict)
     gate: asyncio.Event | None = None
     in_flight: int = 0
     max_in_flight: int = 0
@@ -41,6 +43,9 @@ class ScriptedGenerator:
                 raise self.failures.pop(0)
             if self.fail_always is not None:
                 raise self.fail_always
+            for key, exc in self.fail_when.items():
+                if key in request.mention.content:
+                    raise exc
             await sink.delta(text[third : 2 * third])
             await sink.delta(text[2 * third :])
             return ReplyResult(
