@@ -114,9 +114,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator(
-        "anthropic_api_key", "anthropic_base_url", "openai_api_key", "openai_base_url"
-    )
+    @field_validator("anthropic_api_key", "anthropic_base_url", "openai_api_key", "openai_base_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
