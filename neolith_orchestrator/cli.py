@@ -141,8 +141,14 @@ def cmd_create_user(args: argparse.Namespace) -> int:
         get_organization_by_slug,
         orchestrator_for_user,
     )
+    from neolith_orchestrator.ai.charter import parse_charter
+    from neolith_orchestrator.ai.providers import require_credentials
 
-    charter = _read_charter(args.charter, args.name) if args.orchestrator else None
+    settings = _settings()
+    charter = None
+    if args.orchestrator:
+        charter = parse_charter(_read_charter(args.charter, args.name))
+        require_credentials(charter, settings)  # refused now, not at the first mention
 
     async def create(database: Any) -> str:
         async with database.transaction() as session:
@@ -164,7 +170,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
                 text += f"\norchestrator id {orchestrator.id}"
             return text
 
-    print(_run(_with_database(_settings(), create)))
+    print(_run(_with_database(settings, create)))
     return 0
 
 

@@ -9,6 +9,8 @@ the offline responder (the product runs without a model and says so). A provider
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from neolith_orchestrator.ai.charter import Charter, parse_charter
@@ -53,15 +55,29 @@ def require_credentials(charter: Charter, settings: Settings) -> None:
 
 def model_choice(charter: dict[str, Any] | None, settings: Settings) -> dict[str, Any]:
     """`{"provider", "model"}` that answer for a stored charter (for the daemon status):
-    "offline" for both when the offline responder does; `configured` False when the charter
-    names a provider this server lost the credentials of."""
+    "offline" for both when the offline responder does; `provider_configured` False when it
+    names a provider this server has no credentials for."""
     try:
         parsed = parse_charter(charter or {})
     except ValidationFailed:
-        return {"provider": None, "model": None, "configured": False}
+        return {"provider": None, "model": None, "provider_configured": False}
     provider = provider_of(parsed)
     configured = provider in configured_providers(settings)
     if not configured and parsed.model_settings.provider is None:
-        return {"provider": OFFLINE, "model": OFFLINE, "configured": True}
+        return {"provider": OFFLINE, "model": OFFLINE, "provider_configured": True}
     model = parsed.model_settings.model or default_model(provider, settings)
-    return {"provider": provider, "model": model, "configured": configured}
+    return {"provider": provider, "model": model, "provider_configured": configured}
+
+
+def count_by_model(
+    charters: Iterable[dict[str, Any] | None], settings: Settings
+) -> list[dict[str, Any]]:
+    """How many of these (running daemons') charters each provider and model answers."""
+    counts = Counter(
+        (str(choice["provider"]), str(choice["model"]))
+        for choice in (model_choice(charter, settings) for charter in charters)
+    )
+    return [
+        {"provider": provider, "model": model, "daemons": n}
+        for (provider, model), n in sorted(counts.items())
+    ]

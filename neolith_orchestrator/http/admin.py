@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from neolith_orchestrator.accounts import service as accounts
 from neolith_orchestrator.ai.charter import parse_charter
+from neolith_orchestrator.ai.providers import require_credentials
 from neolith_orchestrator.chat.schemas import user_out
 from neolith_orchestrator.context import AppContext
 from neolith_orchestrator.daemons.eventlog import list_events
@@ -99,6 +100,7 @@ async def create_orchestrator(request: Request) -> Response:
     ctx, caller = context(request), await admin(request)
     data = await inputs.body(request, inputs.OrchestratorIn)
     charter = parse_charter(data.charter)
+    require_credentials(charter, ctx.settings)
     async with ctx.database.transaction() as session:
         org = await session.get_one(Organization, caller.user.organization_id)
         user = await accounts.create_user(
@@ -132,6 +134,7 @@ async def put_charter(request: Request) -> Response:
     ctx, caller = context(request), await admin(request)
     orchestrator_id = inputs.path_uuid(request, "orchestrator_id")
     charter = parse_charter(await inputs.read_json(request))
+    require_credentials(charter, ctx.settings)
     async with ctx.database.transaction() as session:
         orchestrator, user = await accounts.get_orchestrator(
             session, caller.user.organization_id, orchestrator_id

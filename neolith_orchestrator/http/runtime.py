@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from neolith_orchestrator.ai.factory import describe_generator
+from neolith_orchestrator.ai.providers import count_by_model
 from neolith_orchestrator.context import AppContext
 from neolith_orchestrator.http.deps import admin, context
 
@@ -67,6 +68,11 @@ async def runtime_status(request: Request) -> Response:
         {
             "manager": ctx.manager.runtime_status(),
             "generator": describe_generator(ctx.generator),
+            # Running daemons by the provider and model their charters pick; the replies and
+            # tokens of each since start-up are under generator.usage.
+            "daemons_by_model": count_by_model(
+                (daemon.identity.charter for daemon in ctx.manager.daemons()), ctx.settings
+            ),
             "uptime_s": round(ctx.uptime_s, 3),
             "sockets": ctx.realtime.connections,
             "logged_in_orchestrators": len(ctx.watcher.online),
