@@ -174,6 +174,30 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_set_budget(args: argparse.Namespace) -> int:
+    from neolith_orchestrator.accounts.service import get_organization_by_slug
+    from neolith_orchestrator.chat.usage import set_budget
+
+    text = args.tokens.strip().lower()
+    if text != "default" and not text.isdigit():
+        raise ValidationFailed(
+            f"TOKENS: a whole number of tokens (0: unlimited) or 'default' (got {args.tokens!r})"
+        )
+    tokens = None if text == "default" else int(text)
+
+    async def change(database: Any) -> str:
+        async with database.transaction() as session:
+            org = await get_organization_by_slug(session, args.slug)
+            await set_budget(session, org, tokens)
+        if tokens is None:
+            return f"{org.slug}: monthly token budget follows ORG_MONTHLY_TOKEN_BUDGET"
+        limit = "unlimited" if tokens == 0 else f"{tokens:,} tokens"
+        return f"{org.slug}: monthly token budget {limit}"
+
+    print(_run(_with_database(_settings(), change)))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from neolith_orchestrator.demo import describe, seed_demo
 
@@ -235,6 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     user.add_argument(
         "--charter", metavar="FILE.json", help="the orchestrator's charter (role, mission, ...)"
+    )
+
+    budget = command("set-budget", cmd_set_budget, "Set an organization's monthly token budget.")
+    budget.add_argument("slug", metavar="SLUG", help="the organization's slug")
+    budget.add_argument(
+        "tokens",
+        metavar="TOKENS",
+        help="tokens per calendar month (input + output; 0: unlimited), "
+        "or 'default' for ORG_MONTHLY_TOKEN_BUDGET",
     )
 
     command("demo", cmd_demo, "Create the demo organization (idempotent) and print logins.")
