@@ -29,7 +29,11 @@ class Result:
 
 
 def _env(database_url: str | None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "NEOLITH_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ANTHROPIC_", "OPENAI_", "NEOLITH_"))
+    }
     env.update({"ORCHESTRATOR_MODE": "test", "LOG_LEVEL": "WARNING", **extra})
     if database_url is not None:
         env["DATABASE_URL"] = database_url
