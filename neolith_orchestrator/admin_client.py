@@ -17,6 +17,7 @@ _COLUMNS = (
     ("RESTARTS", lambda d: d.get("restart_count")),
     ("QUEUE", lambda d: d.get("queue_depth")),
     ("UPTIME", lambda d: _duration(d.get("uptime_ms"))),
+    ("MODEL", lambda d: "/".join(str(d[k]) for k in ("provider", "model") if d.get(k))),
     ("LAST ERROR", lambda d: d.get("last_error")),
 )
 _CELL_MAX = 60

@@ -20,7 +20,7 @@ from typing import Any
 from neolith_orchestrator import cli_inputs, logs
 from neolith_orchestrator.cli_database import with_database
 from neolith_orchestrator.config import Settings, load_settings
-from neolith_orchestrator.errors import OrchestratorError
+from neolith_orchestrator.errors import OrchestratorError, ValidationFailed
 
 EPILOG = (
     "Settings come from .env.orchestrator and the environment (DATABASE_URL, "
@@ -116,8 +116,14 @@ def cmd_create_user(args: argparse.Namespace) -> int:
         get_organization_by_slug,
         orchestrator_for_user,
     )
+    from neolith_orchestrator.ai.charter import parse_charter
+    from neolith_orchestrator.ai.providers import require_credentials
 
-    charter = cli_inputs.read_charter(args.charter, args.name) if args.orchestrator else None
+    settings = _settings()
+    charter = None
+    if args.orchestrator:
+        charter = parse_charter(cli_inputs.read_charter(args.charter, args.name))
+        require_credentials(charter, settings)  # refused now, not at the first mention
     password = cli_inputs.read_password(args, confirm=True)
     parser: argparse.ArgumentParser = args.parser
     if password is None:
@@ -146,7 +152,31 @@ def cmd_create_user(args: argparse.Namespace) -> int:
                 text += f"\norchestrator id {orchestrator.id}"
             return text
 
-    print(_run(with_database(_settings(), create)))
+    print(_run(with_database(settings, create)))
+    return 0
+
+
+def cmd_set_budget(args: argparse.Namespace) -> int:
+    from neolith_orchestrator.accounts.service import get_organization_by_slug
+    from neolith_orchestrator.chat.usage import set_budget
+
+    text = args.tokens.strip().lower()
+    if text != "default" and not text.isdigit():
+        raise ValidationFailed(
+            f"TOKENS: a whole number of tokens (0: unlimited) or 'default' (got {args.tokens!r})"
+        )
+    tokens = None if text == "default" else int(text)
+
+    async def change(database: Any) -> str:
+        async with database.transaction() as session:
+            org = await get_organization_by_slug(session, args.slug)
+            await set_budget(session, org, tokens)
+        if tokens is None:
+            return f"{org.slug}: monthly token budget follows ORG_MONTHLY_TOKEN_BUDGET"
+        limit = "unlimited" if tokens == 0 else f"{tokens:,} tokens"
+        return f"{org.slug}: monthly token budget {limit}"
+
+    print(_run(with_database(_settings(), change)))
     return 0
 
 
@@ -311,6 +341,15 @@ def build_parser() -> argparse.ArgumentParser:
     member.add_argument("--org", required=True, metavar="SLUG", help="the organization's slug")
     member.add_argument("--channel", required=True, metavar="NAME", help="the channel's name")
     member.add_argument("--email", required=True, metavar="E", help="the user's e-mail")
+
+    budget = command("set-budget", cmd_set_budget, "Set an organization's monthly token budget.")
+    budget.add_argument("slug", metavar="SLUG", help="the organization's slug")
+    budget.add_argument(
+        "tokens",
+        metavar="TOKENS",
+        help="tokens per calendar month (input + output; 0: unlimited), "
+        "or 'default' for ORG_MONTHLY_TOKEN_BUDGET",
+    )
 
     command("demo", cmd_demo, "Create the demo organization (idempotent) and print logins.")
 

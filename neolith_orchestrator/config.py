@@ -85,10 +85,22 @@ class Settings(BaseSettings):
     anthropic_max_retries: int = Field(4, ge=0)
     anthropic_retry_backoff_initial: int = Field(500, gt=0)
     anthropic_retry_backoff_max: int = Field(30_000, gt=0)
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-5-mini"
+    openai_max_tokens: int = Field(1_024, gt=0)
+    openai_connect_timeout: int = Field(10_000, gt=0)
+    openai_stream_idle_timeout: int = Field(60_000, gt=0)
+    openai_max_retries: int = Field(4, ge=0)
+    openai_retry_backoff_initial: int = Field(500, gt=0)
+    openai_retry_backoff_max: int = Field(30_000, gt=0)
     model_max_concurrency: int = Field(16, gt=0)
     model_max_concurrency_per_org: int = Field(4, gt=0)
     ai_context_messages: int = Field(30, gt=0)
     ai_context_chars: int = Field(24_000, gt=0)
+    # Tokens (input + output) an organization may use per calendar month (UTC); 0 means
+    # unlimited. An organization's own `monthly_token_budget` overrides it.
+    org_monthly_token_budget: int = Field(0, ge=0)
 
     # HTTP server and auth.
     host: str = "127.0.0.1"
@@ -118,7 +130,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("anthropic_api_key", "anthropic_base_url")
+    @field_validator("anthropic_api_key", "anthropic_base_url", "openai_api_key", "openai_base_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None

@@ -29,6 +29,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "database_url": database_url,
         "anthropic_api_key": None,
         "anthropic_base_url": None,
+        "openai_api_key": None,
+        "openai_base_url": None,
         "orchestrator_mode": "test",
     }
     base.update(overrides)

@@ -1,7 +1,8 @@
 """The Anthropic adapter: streams a reply from the Messages API with `anthropic.AsyncAnthropic`,
-under our retry policy (`ai.retry`; the SDK's own retries are off) and the fair-use limits
-(`ai.limits`: the organization's slot for the whole reply, a global slot per attempt, so a
-request waiting out a back-off does not hold a global slot another tenant could use).
+under our retry policy (`ai.retry.with_retries`; the SDK's own retries are off) and the
+fair-use limits (`ai.limits`: the organization's slot for the whole reply, a global slot per
+attempt, so a request waiting out a back-off does not hold a global slot another tenant could
+use).
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ import anthropic
 from anthropic.lib.streaming import AsyncMessageStreamManager
 from anthropic.types import AssistantMessageParam, MessageParam, UserMessageParam
 
-from neolith_orchestrator.ai.charter import Charter, parse_charter
 from neolith_orchestrator.ai.generator import ReplyRequest, ReplyResult, ReplySink
 from neolith_orchestrator.ai.limits import ModelLimits
-from neolith_orchestrator.ai.prompt import Prompt, Turn, build_prompt
-from neolith_orchestrator.ai.retry import Failure, StreamInterrupted, backoff_delay, classify
+from neolith_orchestrator.ai.prompt import Prompt, Turn, build_prompt, request_charter
+from neolith_orchestrator.ai.retry import Progress, RetryPolicy, StreamInterrupted, with_retries
 from neolith_orchestrator.config import Settings
-from neolith_orchestrator.errors import ModelError, ModelPermanentError, ValidationFailed
+from neolith_orchestrator.errors import ModelError
 
 _log = logging.getLogger("neolith_orchestrator.ai")
 
@@ -34,11 +34,6 @@ _BACKSTOP = 5.0  # seconds
 class _Params:
     model: str
     max_tokens: int
-
-
-@dataclass(slots=True)
-class _Progress:
-    streamed: bool = False
 
 
 class AnthropicGenerator:
@@ -63,11 +58,17 @@ class AnthropicGenerator:
                 self._idle + _BACKSTOP, connect=settings.anthropic_connect_timeout / 1000
             ),
         )
+        self._policy = RetryPolicy(
+            attempts=settings.anthropic_max_retries + 1,
+            backoff_initial=settings.anthropic_retry_backoff_initial / 1000,
+            backoff_max=settings.anthropic_retry_backoff_max / 1000,
+            cap_setting="ANTHROPIC_RETRY_BACKOFF_MAX",
+        )
         self._warnings_logged: set[str] = set()
 
     async def generate(self, request: ReplyRequest, sink: ReplySink) -> ReplyResult:
         """Stream one reply into `sink`; `ModelError` when it cannot be written."""
-        charter = _charter(request)
+        charter = request_charter(request)
         prompt = build_prompt(
             request,
             charter,
@@ -103,53 +104,16 @@ class AnthropicGenerator:
     async def _with_retries(
         self, request: ReplyRequest, prompt: Prompt, params: _Params, sink: ReplySink
     ) -> ReplyResult:
-        attempts = self._settings.anthropic_max_retries + 1
-        for attempt in range(attempts):
-            progress = _Progress()
-            try:
-                async with self.limits.global_slot():
-                    return await self._attempt(prompt, params, sink, progress)
-            except Exception as exc:
-                failure = classify(exc)
-                if progress.streamed and (failure is not None or isinstance(exc, ModelError)):
-                    await sink.reset()  # the next attempt starts over; never show a half twice
-                if failure is None:
-                    raise
-                delay = self._delay_or_raise(failure, attempt + 1, attempts, exc)
-                _log.warning(
-                    "model attempt %d/%d for orchestrator %s failed: %s; retrying in %.2fs",
-                    attempt + 1,
-                    attempts,
-                    request.orchestrator_id,
-                    failure.reason,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def _delay_or_raise(
-        self, failure: Failure, attempt: int, attempts: int, exc: Exception
-    ) -> float:
-        """Seconds to wait before the next attempt, or the error that ends the reply."""
-        if failure.kind == "permanent":
-            raise ModelPermanentError(failure.reason) from exc
-        if failure.kind == "fatal":
-            raise ModelError(failure.reason) from exc
-        if attempt == attempts:
-            raise ModelError(f"no reply after {attempts} attempt(s): {failure.reason}") from exc
-        cap = self._settings.anthropic_retry_backoff_max / 1000
-        if failure.retry_after is None:
-            initial = self._settings.anthropic_retry_backoff_initial / 1000
-            return backoff_delay(attempt - 1, initial=initial, cap=cap)
-        if failure.retry_after > cap:
-            raise ModelError(
-                f"{failure.reason}; it asks us to wait {failure.retry_after:g}s, more than "
-                "ANTHROPIC_RETRY_BACKOFF_MAX allows"
-            ) from exc
-        return failure.retry_after
+        return await with_retries(
+            lambda progress: self._attempt(prompt, params, sink, progress),
+            policy=self._policy,
+            sink=sink,
+            limits=self.limits,
+            who=request.orchestrator_id,
+        )
 
     async def _attempt(
-        self, prompt: Prompt, params: _Params, sink: ReplySink, progress: _Progress
+        self, prompt: Prompt, params: _Params, sink: ReplySink, progress: Progress
     ) -> ReplyResult:
         manager = self._open(prompt, params)
         async with contextlib.AsyncExitStack() as stack:
@@ -187,7 +151,11 @@ class AnthropicGenerator:
             if isinstance(value, int):
                 usage[extra] = value
         return ReplyResult(
-            text=text, model=message.model, stop_reason=message.stop_reason, usage=usage
+            text=text,
+            model=message.model,
+            stop_reason=message.stop_reason,
+            usage=usage,
+            provider=self.name,
         )
 
     def _open(self, prompt: Prompt, params: _Params) -> AsyncMessageStreamManager[None]:
@@ -211,13 +179,6 @@ class AnthropicGenerator:
         if text not in self._warnings_logged:
             self._warnings_logged.add(text)
             _log.warning("%s", text)
-
-
-def _charter(request: ReplyRequest) -> Charter:
-    try:
-        return parse_charter(request.charter)
-    except ValidationFailed as exc:
-        raise ModelError(f"orchestrator {request.orchestrator_handle}: {exc.message}") from exc
 
 
 def _message_param(turn: Turn) -> MessageParam:

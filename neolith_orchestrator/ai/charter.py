@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -21,14 +21,18 @@ from neolith_orchestrator.errors import ValidationFailed
 
 
 class ModelSettings(BaseModel):
-    """Optional per-orchestrator overrides of the model defaults.
+    """Which provider and model write an orchestrator's replies, and optional overrides.
 
-    `temperature` is accepted so stored charters stay valid, but it is not sent: the Messages
-    API version the SDK speaks refuses sampling parameters (the generator logs this once).
+    `provider` is "anthropic" (the default when unset) or "openai" (any OpenAI-compatible
+    server); a named provider must have credentials on the server (`ai.providers`). `model`
+    defaults to that provider's ANTHROPIC_MODEL or OPENAI_MODEL. `temperature` is sent to
+    OpenAI-compatible servers only: the Messages API version the Anthropic SDK speaks refuses
+    sampling parameters (that generator logs this once).
     """
 
     model_config = ConfigDict(extra="forbid")
 
+    provider: Literal["anthropic", "openai"] | None = None
     model: str | None = Field(None, min_length=1, max_length=100)
     max_tokens: int | None = Field(None, ge=1, le=8_192)
     temperature: float | None = Field(None, ge=0.0, le=1.0)

@@ -46,8 +46,11 @@ class ReplyResult:
     text: str
     model: str
     stop_reason: str | None = None
+    # input_tokens and output_tokens at least, when the provider reports them.
     usage: dict[str, int] = field(default_factory=dict)
     offline: bool = False
+    # Who wrote it ("anthropic", "openai", "offline"); empty from a generator that predates it.
+    provider: str = ""
 
 
 class ReplySink(Protocol):
@@ -61,7 +64,8 @@ class ReplySink(Protocol):
 
 
 class ReplyGenerator(Protocol):
-    """Writes replies. `name` is shown in the runtime status (e.g. "anthropic", "offline")."""
+    """Writes replies. `name` is shown in the runtime status (e.g. "anthropic", "openai",
+    "offline", or "providers" for the router that picks one per charter)."""
 
     name: str
 

@@ -37,6 +37,7 @@ class OfflineResponder:
             stop_reason="end_turn",
             usage={"input_tokens": 0, "output_tokens": 0},
             offline=True,
+            provider=self.name,
         )
 
     async def aclose(self) -> None:

@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from neolith_orchestrator.ai.charter import Charter, Personality
+from neolith_orchestrator.ai.charter import Charter, Personality, parse_charter
 from neolith_orchestrator.ai.generator import ContextMessage, ReplyRequest
+from neolith_orchestrator.errors import ModelError, ValidationFailed
 
 Role = Literal["user", "assistant"]
 
@@ -42,6 +43,14 @@ def build_prompt(
         system=build_system_prompt(charter, handle=request.orchestrator_handle),
         turns=build_turns(request, max_messages=max_messages, max_chars=max_chars),
     )
+
+
+def request_charter(request: ReplyRequest) -> Charter:
+    """The request's charter, or a `ModelError` naming the orchestrator and the bad field."""
+    try:
+        return parse_charter(request.charter)
+    except ValidationFailed as exc:
+        raise ModelError(f"orchestrator {request.orchestrator_handle}: {exc.message}") from exc
 
 
 def build_system_prompt(charter: Charter, *, handle: str | None = None) -> str:

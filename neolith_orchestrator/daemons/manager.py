@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from neolith_orchestrator.accounts.service import get_orchestrator, list_orchestrators
 from neolith_orchestrator.ai.generator import ReplyGenerator
+from neolith_orchestrator.ai.providers import model_choice
 from neolith_orchestrator.chat import jobs
 from neolith_orchestrator.chat.messenger import Messenger
 from neolith_orchestrator.chat.notify import MentionListener
@@ -309,6 +310,7 @@ class DaemonManager:
         status["status_message"] = orchestrator.status_message
         status["role"] = orchestrator.role
         status["discipline"] = orchestrator.discipline
+        status.update(model_choice(user.orchestrator_config, self.settings))
         return status
 
     def runtime_status(self) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from neolith_orchestrator.ai.generator import (
     ReplyRequest,
     ReplyResult,
 )
-from neolith_orchestrator.chat import jobs, service, waiting
+from neolith_orchestrator.chat import jobs, service, usage, waiting
 from neolith_orchestrator.chat.messenger import Messenger
 from neolith_orchestrator.chat.schemas import message_out
 from neolith_orchestrator.config import Settings
@@ -195,6 +195,9 @@ async def answer(services: ReplyServices, identity: Identity, job: MentionJob) -
     if isinstance(loaded, str):
         return await _fail(services, identity, job, loaded)
     request, mention_depth = loaded
+    refused = await usage.refusal(services, identity)  # past the monthly token budget
+    if refused is not None:
+        return await _fail(services, identity, job, refused)
     sink = _ChannelSink(services.emitter, identity, job)
     try:
         result = await services.generator.generate(request, sink)
@@ -287,6 +290,7 @@ async def _store_reply(
             mention_job_id=job.id,
         )
         await jobs.finish(session, job.id, posted.message.id)
+        await usage.record(session, identity, posted.message.id, result)
         notices = [message_out(n) for n in posted.notices]
         return message_out(posted.message), [j.orchestrator_id for j in posted.jobs], notices
 

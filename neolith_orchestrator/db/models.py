@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -71,6 +72,8 @@ class Organization(Base):
     id: Mapped[uuid.UUID] = _pk()
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # Tokens (input + output) a calendar month; None: ORG_MONTHLY_TOKEN_BUDGET; 0: unlimited.
+    monthly_token_budget: Mapped[int | None] = mapped_column(BigInteger, default=None)
     created_at: Mapped[datetime] = _created()
 
 
@@ -243,4 +246,28 @@ class DaemonEvent(Base):
     )
     type: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = _created()
+
+
+class TokenUsage(Base):
+    """What one reply cost: the provider's token counts, kept for budgets and the usage
+    report. Rows outlive their orchestrator (the organization spent the tokens)."""
+
+    __tablename__ = "token_usage"
+    # The budget check and the monthly report read one organization's rows of one month.
+    __table_args__ = (Index("ix_token_usage_org_created", "organization_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = _pk()
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    orchestrator_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("orchestrators.id", ondelete="SET NULL"), default=None
+    )
+    # The reply message (a plain column: deleting a channel's messages keeps the spend).
+    message_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(200))
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = _created()

@@ -1,6 +1,7 @@
-"""Admin endpoints: an organization's daemons (status, lifecycle), its event log, and its
-orchestrators (create, read, edit the charter). Admins see their own organization only:
-another organization's ids are 404, exactly like ids that do not exist."""
+"""Admin endpoints: an organization's daemons (status, lifecycle), its event log, its
+orchestrators (create, read, edit the charter) and its token usage by month. Admins see
+their own organization only: another organization's ids are 404, exactly like ids that do
+not exist."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from starlette.routing import Route
 
 from neolith_orchestrator.accounts import service as accounts
 from neolith_orchestrator.ai.charter import parse_charter
+from neolith_orchestrator.ai.providers import require_credentials
+from neolith_orchestrator.chat import usage
 from neolith_orchestrator.chat.schemas import user_out
 from neolith_orchestrator.context import AppContext
 from neolith_orchestrator.daemons.eventlog import list_events
@@ -99,6 +102,7 @@ async def create_orchestrator(request: Request) -> Response:
     ctx, caller = context(request), await admin(request)
     data = await inputs.body(request, inputs.OrchestratorIn)
     charter = parse_charter(data.charter)
+    require_credentials(charter, ctx.settings)
     async with ctx.database.transaction() as session:
         org = await session.get_one(Organization, caller.user.organization_id)
         user = await accounts.create_user(
@@ -132,6 +136,7 @@ async def put_charter(request: Request) -> Response:
     ctx, caller = context(request), await admin(request)
     orchestrator_id = inputs.path_uuid(request, "orchestrator_id")
     charter = parse_charter(await inputs.read_json(request))
+    require_credentials(charter, ctx.settings)
     async with ctx.database.transaction() as session:
         orchestrator, user = await accounts.get_orchestrator(
             session, caller.user.organization_id, orchestrator_id
@@ -142,6 +147,16 @@ async def put_charter(request: Request) -> Response:
     return JSONResponse(orchestrator_out(orchestrator, user))
 
 
+async def usage_report(request: Request) -> Response:
+    """Tokens used in a month (`month=YYYY-MM`, default this one, UTC) by orchestrator,
+    provider and model, with the organization's budget."""
+    ctx, caller = context(request), await admin(request)
+    month = usage.Month.parse(request.query_params.get("month"))
+    async with ctx.database.transaction() as session:
+        body = await usage.report(session, ctx.settings, caller.user.organization_id, month)
+    return JSONResponse(body)
+
+
 _DAEMON = "/api/admin/daemons/{orchestrator_id:uuid}"
 _ORCHESTRATOR = "/api/admin/orchestrators/{orchestrator_id:uuid}"
 routes = [
@@ -149,6 +164,7 @@ routes = [
     Route(_DAEMON, get_daemon, methods=["GET"]),
     Route(_DAEMON + "/{action:str}", daemon_action, methods=["POST"]),
     Route("/api/admin/events", events, methods=["GET"]),
+    Route("/api/admin/usage", usage_report, methods=["GET"]),
     Route("/api/admin/orchestrators", create_orchestrator, methods=["POST"]),
     Route(_ORCHESTRATOR, get_orchestrator, methods=["GET"]),
     Route(_ORCHESTRATOR + "/charter", put_charter, methods=["PUT"]),

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from neolith_orchestrator.ai.factory import describe_generator
+from neolith_orchestrator.ai.providers import count_by_model
 from neolith_orchestrator.context import AppContext
 from neolith_orchestrator.http.deps import admin, context
 
@@ -58,6 +59,16 @@ async def runtime_status(request: Request) -> Response:
                 "settings": manager["settings"],
             },
             "generator": {k: described.get(k) for k in ("provider", "model", "offline")},
+            # This organization's running daemons by the provider and model their charters
+            # pick (process-wide replies and tokens by model are on /metrics).
+            "daemons_by_model": count_by_model(
+                (
+                    daemon.identity.charter
+                    for daemon in ctx.manager.daemons()
+                    if daemon.organization_id == org_id
+                ),
+                ctx.settings,
+            ),
             "uptime_s": round(ctx.uptime_s, 3),
             "sockets": ctx.realtime.connections_of(org_id),
             "logged_in_orchestrators": sum(1 for s in statuses if _user_id(s) in online),

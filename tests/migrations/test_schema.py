@@ -22,6 +22,7 @@ TABLES = {
     "auth_sessions",
     "mention_jobs",
     "daemon_events",
+    "token_usage",
 }
 
 

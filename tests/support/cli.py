@@ -23,7 +23,9 @@ def cli_env(database_url: str | None, **extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("ANTHROPIC_", "NEOLITH_", "LOG_", "DATABASE_", "HOST", "PORT"))
+        if not k.startswith(
+            ("ANTHROPIC_", "OPENAI_", "NEOLITH_", "LOG_", "DATABASE_", "HOST", "PORT")
+        )
     }
     env.update({"ORCHESTRATOR_MODE": "test", "LOG_LEVEL": "WARNING", **extra})
     if database_url is not None:

@@ -53,6 +53,7 @@ class ScriptedGenerator:
                 model="scripted-1",
                 stop_reason="end_turn",
                 usage={"input_tokens": 10, "output_tokens": 5},
+                provider=self.name,
             )
         finally:
             self.in_flight -= 1

@@ -17,7 +17,12 @@ FULL: dict[str, Any] = {
     "personality": "Calm, precise, a little dry.",
     "instructions": ["Answer in under 120 words.", "Link the runbook when relevant."],
     "capabilities": ["release planning", "incident triage"],
-    "model_settings": {"model": "claude-custom", "max_tokens": 512, "temperature": 0.2},
+    "model_settings": {
+        "provider": "anthropic",
+        "model": "claude-custom",
+        "max_tokens": 512,
+        "temperature": 0.2,
+    },
 }
 
 
@@ -68,6 +73,7 @@ def test_whitespace_is_stripped() -> None:
         ({"model_settings": {"temperature": 1.5}}, "model_settings.temperature"),
         ({"model_settings": {"model": ""}}, "model_settings.model"),
         ({"model_settings": {"top_k": 5}}, "model_settings.top_k"),
+        ({"model_settings": {"provider": "cohere"}}, "model_settings.provider"),
     ],
 )
 def test_invalid_charter_names_the_field(change: dict[str, Any], field: str) -> None:
