@@ -375,7 +375,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
     except OrchestratorError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        if logs.is_json():  # a log shipper reading JSON lines must not meet a bare one
+            _log.error("error: %s", exc.message)
+        else:
+            print(f"error: {exc.message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

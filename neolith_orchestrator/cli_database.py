@@ -5,6 +5,7 @@ one line naming the database — its file's full path, or its URL without the pa
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -30,6 +31,7 @@ async def with_database(settings: Settings, step: Callable[[Any], Coroutine[Any,
     from neolith_orchestrator.db.engine import Database
 
     _log.info("database: %s", settings.describe_database())
+    _check_sqlite_file(settings)
     database = Database(settings)
     try:
         try:
@@ -45,6 +47,28 @@ async def with_database(settings: Settings, step: Callable[[Any], Coroutine[Any,
             await database.dispose()
         except Exception:  # closing a database that never opened may fail again
             _log.debug("closing the database failed", exc_info=True)
+
+
+def _check_sqlite_file(settings: Settings) -> None:
+    """Say plainly why an SQLite file cannot be opened, before the driver tries (its own
+    error is only "unable to open database file", and a failed open races its worker
+    thread against the end of the command's event loop)."""
+    path = settings.sqlite_path
+    if path is None:
+        return
+    directory = path.parent
+    problem = None
+    if path.is_dir():
+        problem = "that path is a directory"
+    elif not directory.exists():
+        problem = f"its directory {directory} does not exist"
+    elif not directory.is_dir():
+        problem = f"{directory} is not a directory"
+    elif not os.access(path if path.exists() else directory, os.W_OK):
+        problem = f"this user may not write {path if path.exists() else directory}"
+    if problem is not None:
+        where = settings.describe_database()
+        raise DatabaseUnavailable(f"cannot open the database ({where}): {problem}")
 
 
 def _unavailable(settings: Settings, exc: BaseException, doing: str) -> DatabaseUnavailable:

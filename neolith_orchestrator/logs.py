@@ -87,3 +87,8 @@ def configure(settings: Settings) -> dict[str, Any]:
     config = log_config(settings)
     logging.config.dictConfig(config)
     return config
+
+
+def is_json() -> bool:
+    """Whether the log is configured as JSON lines (so an error line must be one too)."""
+    return any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers)

@@ -37,14 +37,27 @@ async def test_an_unreachable_postgresql_is_one_line_without_the_password(
         assert "bob:***@127.0.0.1" in line and "Connect call failed" in line
 
 
+async def test_with_json_logs_the_failure_is_a_json_line_too(tmp_path: Path) -> None:
+    url = f"postgresql://bob:{SECRET}@127.0.0.1:{free_port()}/neolith"
+    failed = await cli("serve", cwd=tmp_path, database_url=url, LOG_FORMAT="json")
+    (entry,) = [json.loads(line) for line in _one_line(failed).splitlines()]
+    assert entry["level"] == "ERROR"
+    assert entry["message"].startswith("error: cannot open the database (PostgreSQL ")
+
+
 async def test_an_sqlite_file_that_cannot_be_created_is_one_line(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the database's directory should be")
-    path = blocker / "neolith.db"
-    for command in COMMANDS:
-        line = _one_line(await cli(*command, cwd=tmp_path, database_url=f"sqlite:///{path}"))
-        assert f"cannot open the database (SQLite file {path})" in line, line
-        assert "unable to open database file" in line
+    cases = {
+        blocker / "neolith.db": f"{blocker} is not a directory",
+        tmp_path / "missing" / "neolith.db": f"its directory {tmp_path / 'missing'} does not exist",
+        tmp_path: "that path is a directory",
+    }
+    for path, problem in cases.items():
+        for command in COMMANDS:
+            url = f"sqlite:///{path}"
+            line = _one_line(await cli(*command, cwd=tmp_path, database_url=url))
+            assert line == f"error: cannot open the database (SQLite file {path}): {problem}"
 
 
 async def test_invalid_settings_never_echo_a_password(tmp_path: Path) -> None:
