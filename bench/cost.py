@@ -270,9 +270,12 @@ def _start_spy(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
 
 
 def _summarize(folder: Path) -> None:
-    """top.txt: the functions most often on the stack (inclusive) and at its top (self)."""
+    """top.txt: samples by package (the innermost frame outside the standard library: who
+    asked for the work), then the functions most often on the stack (inclusive) and at its
+    top (self)."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
+    package: Counter[str] = Counter()
     total = 0
     for line in (folder / "profile.txt").read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -280,12 +283,26 @@ def _summarize(folder: Path) -> None:
         n = int(count)
         total += n
         own[frames[-1]] += n
+        package[_package(frames)] += n
         for frame in set(frames):
             inclusive[frame] += n
-    out = [f"{total} samples", "", "inclusive:"]
-    out += [f"{c / total:6.1%}  {f}" for f, c in inclusive.most_common(60)]
+    out = [f"{total} samples (on-CPU; py-spy without --idle)", "", "by package:"]
+    out += [f"{c / total:6.1%}  {f}" for f, c in package.most_common()]
+    out += ["", "inclusive:"] + [f"{c / total:6.1%}  {f}" for f, c in inclusive.most_common(80)]
     out += ["", "self:"] + [f"{c / total:6.1%}  {f}" for f, c in own.most_common(40)]
     (folder / "top.txt").write_text("\n".join(out) + "\n")
+
+
+def _package(frames: list[str]) -> str:
+    """The top-level package of the innermost non-standard-library frame of a stack."""
+    if frames[-1].startswith("Runner.run "):
+        return "(event loop itself: uvloop's native code, callbacks and I/O)"
+    for frame in reversed(frames):
+        path = frame.rpartition(" (")[2]
+        top = path.split("/")[0].split(":")[0].removesuffix(".py")
+        if top and not top.startswith("<") and top not in sys.stdlib_module_names:
+            return top
+    return "(standard library / event loop)"
 
 
 async def _floor(
