@@ -153,8 +153,8 @@ async def measure(quick: bool, profile: Path | None) -> list[Figure]:
                 await asyncio.sleep(0.3)  # the job's bookkeeping may follow the push
                 captured = (await _stats(http, "stop"))["captured"]
                 trace = [f"{(t - t0) * 1000:8.1f} ms  {sql}" for t, sql in captured]
-                loaded, spy = await _loaded(sio, replies, http, server, bots, channels, loaded_s)
-        if profile is not None and spy is not None:
+                loaded = await _loaded(sio, replies, http, server, bots, channels, loaded_s)
+        if profile is not None and (profile / "profile.txt").exists():
             _summarize(profile)
         floor = await _floor(env, log, seeded, person, sequential)
     os.remove(log)  # kept only when a run fails
@@ -229,7 +229,7 @@ async def _loaded(
     bots: list[support.Account],
     channels: list[Any],
     seconds: float,
-) -> tuple[dict[str, Any], subprocess.Popen[bytes] | None]:
+) -> dict[str, Any]:
     """Open-loop mentions at LOADED_RATE (py-spy sampling the server when asked)."""
     spy = _start_spy(server.pid, seconds) if PROFILE_DIR is not None else None
     total = int(LOADED_RATE * seconds)
@@ -253,7 +253,7 @@ async def _loaded(
         "statements": d["statements"] / total,
         "transactions": d["transactions"] / total,
         "server_cpu_cores": d["cpu_s"] / d["clock"],
-    }, spy
+    }
 
 
 PROFILE_DIR: Path | None = None
@@ -265,44 +265,59 @@ def _start_spy(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
         return None
     PROFILE_DIR.mkdir(parents=True, exist_ok=True)
     cmd = [spy, "record", "--pid", str(pid), "--rate", "250", "--duration", str(int(seconds))]
-    cmd += ["--format", "raw", "--nonblocking", "-o", str(PROFILE_DIR / "profile.txt")]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd += ["--format", "raw", "-o", str(PROFILE_DIR / "profile.txt")]
+    if os.environ.get("BENCH_PYSPY_NATIVE") == "1":
+        cmd.append("--native")  # C frames too (uvloop, sqlite3); pauses the server to sample
+    else:
+        cmd.append("--nonblocking")
+    with (PROFILE_DIR / "py-spy.log").open("wb") as log:
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+
+# Leaf frames py-spy reports as active that are waits: the loop in epoll (uvloop is native,
+# so the wait shows as its Python caller) and idle worker threads blocked on their queue.
+_WAITS = (
+    "Runner.run (asyncio/runners.py",
+    "_connection_worker_thread (aiosqlite/core.py:59)",
+    "_worker (concurrent/futures/thread.py",
+)
 
 
 def _summarize(folder: Path) -> None:
-    """top.txt: samples by package (the innermost frame outside the standard library: who
-    asked for the work), then the functions most often on the stack (inclusive) and at its
-    top (self)."""
+    """top.txt: the on-CPU samples (waits taken out) by package (the innermost frame outside
+    the standard library: who asked for the work), then the functions most often on the
+    stack (inclusive) and at its top (self)."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     package: Counter[str] = Counter()
-    total = 0
+    total = waits = 0
     for line in (folder / "profile.txt").read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
         n = int(count)
+        if frames[-1].startswith(_WAITS):
+            waits += n
+            continue
         total += n
         own[frames[-1]] += n
         package[_package(frames)] += n
         for frame in set(frames):
             inclusive[frame] += n
-    out = [f"{total} samples (on-CPU; py-spy without --idle)", "", "by package:"]
+    out = [f"{total} on-CPU samples ({waits} samples of waiting left out)", "", "by package:"]
     out += [f"{c / total:6.1%}  {f}" for f, c in package.most_common()]
-    out += ["", "inclusive:"] + [f"{c / total:6.1%}  {f}" for f, c in inclusive.most_common(80)]
-    out += ["", "self:"] + [f"{c / total:6.1%}  {f}" for f, c in own.most_common(40)]
+    out += ["", "inclusive:"] + [f"{c / total:6.1%}  {f}" for f, c in inclusive.most_common(100)]
+    out += ["", "self:"] + [f"{c / total:6.1%}  {f}" for f, c in own.most_common(50)]
     (folder / "top.txt").write_text("\n".join(out) + "\n")
 
 
 def _package(frames: list[str]) -> str:
     """The top-level package of the innermost non-standard-library frame of a stack."""
-    if frames[-1].startswith("Runner.run "):
-        return "(event loop itself: uvloop's native code, callbacks and I/O)"
     for frame in reversed(frames):
         path = frame.rpartition(" (")[2]
         top = path.split("/")[0].split(":")[0].removesuffix(".py")
         if top and not top.startswith("<") and top not in sys.stdlib_module_names:
             return top
-    return "(standard library / event loop)"
+    return "(standard library)"
 
 
 async def _floor(
