@@ -6,11 +6,12 @@ from the loopback model server, which answers at once with a 75-token reply stre
 75 text deltas (as a real model streams a short answer).
 
 Phases: the idle background (heartbeat, sweeps) over a quiet window, subtracted below;
-mentions one at a time (each waits for its reply); one mention with its statements
-recorded (the statement list in docs/perf-plan.md); then an open-loop load at a rate this
-machine sustains, for the CPU per mention under load. With `--profile DIR` py-spy samples
-the server during that load into DIR/profile.txt (collapsed stacks: speedscope and
-flamegraph.pl open them) and DIR/top.txt.
+mentions one at a time (each waits for its reply); plain messages one at a time; one
+mention with its statements recorded (the list in docs/perf-plan.md); then an open-loop
+load at a rate this machine sustains, for the CPU per mention under load. With `--profile
+DIR` py-spy (`pip install -r bench/requirements.txt`) samples the server during that load
+into DIR/profile.txt (collapsed stacks: speedscope and flamegraph.pl open them) and a
+summary in DIR/top.txt.
 
 Floor: the hand-written floor server (bench/floor_server.py) storing, pushing and
 acknowledging plain messages one at a time: its CPU per message and its statements (1).
@@ -81,6 +82,28 @@ async def _send(sio: Any, bot: support.Account, channel: Any, n: int) -> str:
     return str(ack["message"]["id"])
 
 
+async def _pg_xacts(url: str) -> tuple[float, float]:
+    """Transactions the PostgreSQL database has committed or rolled back, and when (0 on
+    SQLite). Backends publish their counts when idle, at most once a second: wait that out."""
+    if not url.startswith("postgresql"):
+        return 0.0, time.perf_counter()
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    await asyncio.sleep(1.2)
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(
+            "SELECT xact_commit + xact_rollback AS n FROM pg_stat_database "
+            "WHERE datname = current_database()"
+        )
+        # This connection's own query is one more transaction, counted next time.
+        return float(row["n"]), time.perf_counter()
+    finally:
+        await conn.close()
+
+
 async def _stats(http: httpx.AsyncClient, capture: str | None = None) -> dict[str, Any]:
     params = {"capture": capture} if capture else None
     data: dict[str, Any] = (await http.get("/bench/sql", params=params)).json()
@@ -138,14 +161,29 @@ async def measure(quick: bool, profile: Path | None) -> list[Figure]:
             async with support.socket_client(server.url, person, replies.on_event) as sio:
                 for n in range(5):  # warm-up: caches, pools, the model client
                     await replies.wait([await _send(sio, bots[n], channels[n], n)], 10)
+                x0 = await _pg_xacts(url)
                 s0 = await _stats(http)
                 await asyncio.sleep(idle_s)
                 idle = _delta(s0, await _stats(http))
+                x1 = await _pg_xacts(url)
+                # Per second, less this bench's own reading (one transaction each).
+                idle_xact_rate = (x1[0] - x0[0] - 1) / (x1[1] - x0[1])
                 s0, ids = await _stats(http), []
                 for n in range(sequential):
                     ids.append(await _send(sio, bots[n % len(bots)], channels[n % len(bots)], n))
                     await replies.wait(ids[-1:], 10)
                 seq = _per(_delta(s0, await _stats(http)), idle, sequential)
+                x2 = await _pg_xacts(url)
+                if url.startswith("postgresql"):
+                    # The database's own count: also the pool's pre-ping round trips (each
+                    # an implicit transaction), which SQLAlchemy's events do not see.
+                    background = idle_xact_rate * (x2[1] - x1[1]) + 1
+                    seq["database_xacts"] = (x2[0] - x1[0] - background) / sequential
+                s0 = await _stats(http)
+                hello = {"channel_id": str(channels[0]), "content": "hi"}
+                for _ in range(sequential):  # plain messages: what every message:send costs
+                    await sio.call("message:send", hello)
+                plain = _per(_delta(s0, await _stats(http)), idle, sequential)
                 await _stats(http, "start")
                 t0 = time.perf_counter()
                 one = await _send(sio, bots[0], channels[0], 999)
@@ -160,7 +198,11 @@ async def measure(quick: bool, profile: Path | None) -> list[Figure]:
     os.remove(log)  # kept only when a run fails
     delta_counts = [len(replies.deltas[i]) for i in ids]
     window = max((_window_max(replies.deltas[i]) for i in ids), default=0)
-    extra = {"sequential": seq, "idle_per_s": {k: v / idle["clock"] for k, v in idle.items()}}
+    extra = {
+        "sequential": seq,
+        "plain_message": plain,
+        "idle_per_s": {k: v / idle["clock"] for k, v in idle.items()},
+    }
     loaded_note = f"{loaded['answered']}/{loaded['sent']} answered at {LOADED_RATE:.0f}/s"
     return [
         Figure(
@@ -184,6 +226,12 @@ async def measure(quick: bool, profile: Path | None) -> list[Figure]:
             floor_label="floor server, per message",
             target=("<", 3.01, "value"),
             target_text="<= 3",
+            note=(
+                f"PostgreSQL's own count (pg_stat_database, the pool's pre-ping round trips "
+                f"included): {seq['database_xacts']:.2f} per mention"
+                if "database_xacts" in seq
+                else ""
+            ),
         ),
         Figure(
             "cost",
@@ -202,6 +250,16 @@ async def measure(quick: bool, profile: Path | None) -> list[Figure]:
             floor_label="floor server, per message",
             note=loaded_note,
             extra=loaded,
+        ),
+        Figure(
+            "cost",
+            "SQL statements per plain message:send",
+            plain["statements"],
+            "stmts",
+            floor=1.0,
+            floor_label="floor server, per message",
+            note=f"{plain['transactions']:.2f} transactions, {plain['cpu_s'] * 1000:.2f} ms CPU",
+            extra=plain,
         ),
         Figure(
             "cost",
