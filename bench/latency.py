@@ -185,7 +185,12 @@ def _saturation(steps: list[dict[str, Any]]) -> Figure:
         "mentions/s",
         better=HIGHER,
         note=(
-            f"p99 within {SATURATED_MS:.0f} ms up to {last_good:g}/s; falls behind "
+            (
+                f"p99 within {SATURATED_MS:.0f} ms up to {last_good:g}/s"
+                if last_good
+                else f"p99 over {SATURATED_MS:.0f} ms at every rate tried"
+            )
+            + "; falls behind "
             f"(p99 > {BEHIND_MS / 1000:.0f} s) at {behind if behind else 'none tried'}/s; {table}"
         ),
         extra={"steps": ordered, "last_good": last_good, "behind": behind},
