@@ -190,8 +190,9 @@ def _saturation(steps: list[dict[str, Any]]) -> Figure:
                 if last_good
                 else f"p99 over {SATURATED_MS:.0f} ms at every rate tried"
             )
-            + "; falls behind "
-            f"(p99 > {BEHIND_MS / 1000:.0f} s) at {behind if behind else 'none tried'}/s; {table}"
+            + f"; falls behind (p99 > {BEHIND_MS / 1000:.0f} s) "
+            + (f"at {behind:g}/s" if behind else "at no rate tried")
+            + f"; {table}"
         ),
         extra={"steps": ordered, "last_good": last_good, "behind": behind},
     )
