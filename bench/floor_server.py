@@ -62,7 +62,6 @@ async def shutdown() -> None:
     await db.close()
 
 
-@sio.event
 async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
     token = auth.get("token") if isinstance(auth, dict) else None
     digest = hashlib.sha256(str(token).encode()).hexdigest()
@@ -87,12 +86,10 @@ async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         await sio.enter_room(sid, f"channel:{channel}")
 
 
-@sio.event
 async def disconnect(sid: str, reason: Any = None) -> None:
     users.pop(sid, None)
 
 
-@sio.on("message:send")
 async def message_send(sid: str, data: Any = None) -> dict[str, Any]:
     user, org, channels = users[sid]
     channel = data.get("channel_id") if isinstance(data, dict) else None
@@ -126,6 +123,9 @@ async def readyz(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": json.dumps({"ok": status == 200}).encode()})
 
 
+sio.on("connect", connect)
+sio.on("disconnect", disconnect)
+sio.on("message:send", message_send)
 app = socketio.ASGIApp(sio, readyz, on_startup=startup, on_shutdown=shutdown)
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ async def _insert_floor(url: str, seeded: support.Seeded, seconds: float) -> tup
             "INSERT INTO messages (id, organization_id, channel_id, author_id, content, "
             "chain_depth, metadata, created_at) VALUES (?, ?, ?, ?, ?, 0, '{}', ?)"
         )
-        async with aiosqlite.connect(parsed.database, isolation_level=None) as db:
+        async with aiosqlite.connect(parsed.database or "", isolation_level=None) as db:
             for pragma in ("foreign_keys=ON", "busy_timeout=30000", "synchronous=NORMAL"):
                 await db.execute(f"PRAGMA {pragma}")
             t0 = time.perf_counter()
