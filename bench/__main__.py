@@ -25,7 +25,7 @@ from typing import Any
 
 from bench import report, support
 
-SCENARIOS = ("idle", "latency", "throughput", "recovery")
+SCENARIOS = ("idle", "latency", "cost", "throughput", "recovery")
 TIMEOUT = {"quick": 300, "full": 600}
 
 

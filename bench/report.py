@@ -128,7 +128,7 @@ def save(backend: str, run: dict[str, Any], only: list[str] | None) -> dict[str,
 
 
 def _ordered(figures: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    order = {"idle": 0, "latency": 1, "throughput": 2, "recovery": 3}
+    order = {"idle": 0, "latency": 1, "cost": 2, "throughput": 3, "recovery": 4}
     return sorted(figures, key=lambda f: order.get(f["scenario"], 9))
 
 

@@ -132,6 +132,7 @@ def emit(figures: Sequence[Figure], out: Path | None) -> None:
 
 # -- readings ------------------------------------------------------------------------------
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def rss_bytes() -> int:
@@ -413,11 +414,13 @@ def server_env(database_url: str, **settings_env: Any) -> dict[str, str]:
 
 
 class ServerProcess:
-    """`python -m bench.serve` (create_app under uvicorn) on a loopback port."""
+    """`python -m bench.serve` (create_app under uvicorn) on a loopback port, or with
+    `module="bench.floor_server"` the hand-written floor server."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, module: str = "bench.serve") -> None:
         self.env = env
         self.log = log
+        self.module = module
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: asyncio.subprocess.Process | None = None
@@ -431,7 +434,7 @@ class ServerProcess:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "bench.serve",
+                self.module,
                 "--port",
                 str(self.port),
                 env=self.env,
@@ -468,6 +471,16 @@ class ServerProcess:
         except TimeoutError:
             process.kill()
             await process.wait()
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used so far (user + system, all its threads)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS
 
     async def __aenter__(self) -> ServerProcess:
         await self.start()
