@@ -29,6 +29,7 @@ from neolith_orchestrator.db import migrate
 from neolith_orchestrator.db.engine import Database
 from neolith_orchestrator.http import admin, auth, channels, runtime
 from neolith_orchestrator.http.errors import EXCEPTION_HANDLERS
+from neolith_orchestrator.realtime import cluster
 from neolith_orchestrator.realtime.emitter import SocketIOEmitter
 from neolith_orchestrator.realtime.server import RealtimeServer
 
@@ -43,7 +44,12 @@ class App:
     def __init__(self, settings: Settings, *, manager: DaemonManager | None = None) -> None:
         self.settings = settings
         self._manager = manager
-        self.sio = socketio.AsyncServer(async_mode="asgi", logger=False, engineio_logger=False)
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            client_manager=cluster.client_manager(settings),
+            logger=False,
+            engineio_logger=False,
+        )
         self.emitter = SocketIOEmitter(self.sio)
         self.realtime = RealtimeServer(self.sio, self.emitter)
         self.http = Starlette(
@@ -77,6 +83,7 @@ class App:
         generator = build_generator(settings)
         stack.push_async_callback(generator.aclose)
         stack.push_async_callback(self.sio.shutdown)
+        redis = await cluster.open_shared(stack, settings, self.sio, self.realtime)
         manager = self._manager or DaemonManager(settings)
         await manager.startup(database, self.emitter, generator)
         stack.push_async_callback(manager.shutdown)
@@ -92,7 +99,7 @@ class App:
             generator=generator,
             manager=manager,
             watcher=watcher,
-            auth=Authenticator(database, settings, watcher),
+            auth=Authenticator(database, settings, watcher, redis=redis),
             realtime=self.realtime,
         )
         restored = await watcher.restore()
