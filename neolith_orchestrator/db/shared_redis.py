@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 _log = logging.getLogger(__name__)
 
@@ -21,10 +23,16 @@ CONNECT_TIMEOUT = 2.0
 COMMAND_TIMEOUT = 2.0
 
 
-def connect(url: str) -> Redis:
-    """A client for `url` (no connection is made until the first command)."""
+def connect(url: str, *, timeout: float | None = COMMAND_TIMEOUT) -> Redis:
+    """A client for `url` (no connection is made until the first command). A command that
+    fails on a pooled connection Redis dropped (it restarted) is retried once, at once, on
+    a new one; `timeout` bounds each command (None: wait, as a subscriber does)."""
     return Redis.from_url(
-        url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=COMMAND_TIMEOUT
+        url,
+        socket_connect_timeout=CONNECT_TIMEOUT,
+        socket_timeout=timeout,
+        socket_keepalive=True,
+        retry=Retry(NoBackoff(), 1),
     )
 
 

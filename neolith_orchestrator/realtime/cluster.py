@@ -36,7 +36,7 @@ from redis.exceptions import RedisError
 
 from neolith_orchestrator.config import Settings
 from neolith_orchestrator.db import shared_redis
-from neolith_orchestrator.db.shared_redis import COMMAND_TIMEOUT, CONNECT_TIMEOUT, Outage
+from neolith_orchestrator.db.shared_redis import COMMAND_TIMEOUT, Outage
 from neolith_orchestrator.realtime.presence import Presence
 
 if TYPE_CHECKING:
@@ -70,12 +70,7 @@ class ClusterManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     def _client(self, timeout: float | None = None) -> Redis:
         # The listener has no command timeout: it blocks on its connection until a message
         # comes. The publisher has one: an emit must not hang on a Redis that went silent.
-        return Redis.from_url(
-            self.redis_url,
-            socket_connect_timeout=CONNECT_TIMEOUT,
-            socket_timeout=timeout,
-            socket_keepalive=True,
-        )
+        return shared_redis.connect(self.redis_url, timeout=timeout)
 
     def start(self, sio: socketio.AsyncServer) -> None:
         """Start listening now (python-socketio would wait for the first client), under a
