@@ -89,6 +89,8 @@ class ClusterManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             with contextlib.suppress(asyncio.CancelledError):
                 await self.thread
             self.thread = None
+            # A server started again (tests do) starts a new listener.
+            self.server.manager_initialized = False
         await self._close_listener()
         await self._publisher.aclose()
 

@@ -63,7 +63,7 @@ async def test_redis_down_at_start_and_going_away_never_takes_the_api_down(
 ) -> None:
     await asyncio.to_thread(own_redis.stop)
     async with cluster(database_url, own_redis.url(), tmp_path) as running_cluster:
-        a, b = [await running_cluster.start(name) for name in ("node-a", "node-b")]
+        a, b = await asyncio.gather(*(running_cluster.start(name) for name in ("node-a", "node-b")))
         pat, admin = await login(a.http, "pat@acme.test"), await login(b.http, "admin@acme.test")
         async with connected(a.url, pat) as pat_on_a, connected(b.url, admin) as admin_on_b:
             local = await _post(b, admin, acme, "while Redis is down")

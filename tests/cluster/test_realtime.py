@@ -5,6 +5,7 @@ follow a person's sockets on every instance."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,9 @@ async def test_every_client_sees_every_message_and_reply_once(
     database_url: str, redis_url: str, acme: Org, tmp_path: Path, backend: str
 ) -> None:
     async with cluster(database_url, redis_url, tmp_path) as running:
-        a, b, c = [await running.start(name) for name in ("node-a", "node-b", "node-c")]
+        a, b, c = await asyncio.gather(
+            *(running.start(name) for name in ("node-a", "node-b", "node-c"))
+        )
         pat, admin = await login(a.http, "pat@acme.test"), await login(b.http, "admin@acme.test")
         url = f"/api/channels/{acme.channel_id}/messages"
         async with (
@@ -100,7 +103,7 @@ async def test_a_member_added_through_one_instance_receives_on_another(
     database_url: str, redis_url: str, acme: Org, tmp_path: Path, backend: str
 ) -> None:
     async with cluster(database_url, redis_url, tmp_path) as running:
-        a, b = [await running.start(name) for name in ("node-a", "node-b")]
+        a, b = await asyncio.gather(*(running.start(name) for name in ("node-a", "node-b")))
         admin, pat = await login(a.http, "admin@acme.test"), await login(b.http, "pat@acme.test")
         created = await a.http.post("/api/channels", json={"name": "ops"}, headers=bearer(admin))
         ops = created.json()["id"]
@@ -137,7 +140,7 @@ async def test_presence_counts_a_persons_sockets_on_every_instance(
     database_url: str, redis_url: str, acme: Org, tmp_path: Path, backend: str
 ) -> None:
     async with cluster(database_url, redis_url, tmp_path) as running:
-        a, b = [await running.start(name) for name in ("node-a", "node-b")]
+        a, b = await asyncio.gather(*(running.start(name) for name in ("node-a", "node-b")))
         admin, pat = await login(a.http, "admin@acme.test"), await login(a.http, "pat@acme.test")
 
         def pats(client: SocketClient) -> list[str]:

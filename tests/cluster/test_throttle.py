@@ -29,7 +29,9 @@ async def test_three_instances_allow_the_guesses_of_one(
     async with cluster(
         database_url, redis_url, tmp_path, AUTH_MAX_FAILURES=str(MAX_FAILURES)
     ) as running:
-        nodes = [await running.start(name) for name in ("node-a", "node-b", "node-c")]
+        nodes = await asyncio.gather(
+            *(running.start(name) for name in ("node-a", "node-b", "node-c"))
+        )
         guesses = [
             nodes[i % len(nodes)].http.post(
                 "/api/auth/login", json={"email": "pat@acme.test", "password": f"guess {i}"}
