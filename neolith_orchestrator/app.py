@@ -30,6 +30,7 @@ from neolith_orchestrator.db.engine import Database
 from neolith_orchestrator.http import admin, auth, channels, docs, metrics, runtime
 from neolith_orchestrator.http.errors import EXCEPTION_HANDLERS
 from neolith_orchestrator.http.security import SecurityHeaders, cors_middleware, socketio_origins
+from neolith_orchestrator.realtime import cluster
 from neolith_orchestrator.realtime.emitter import SocketIOEmitter
 from neolith_orchestrator.realtime.packets import GuardedPacket
 from neolith_orchestrator.realtime.server import RealtimeServer
@@ -47,6 +48,7 @@ class App:
         self._manager = manager
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
+            client_manager=cluster.client_manager(settings),
             logger=False,
             engineio_logger=False,
             cors_allowed_origins=socketio_origins(settings.cors_origins),
@@ -104,6 +106,7 @@ class App:
         generator = build_generator(settings)
         stack.push_async_callback(generator.aclose)
         stack.push_async_callback(self.sio.shutdown)
+        redis = await cluster.open_shared(stack, settings, self.sio, self.realtime)
         manager = self._manager or DaemonManager(settings)
         await manager.startup(database, self.emitter, generator)
         stack.push_async_callback(manager.shutdown)
@@ -119,7 +122,7 @@ class App:
             generator=generator,
             manager=manager,
             watcher=watcher,
-            auth=Authenticator(database, settings, watcher),
+            auth=Authenticator(database, settings, watcher, redis=redis),
             realtime=self.realtime,
         )
         restored = await watcher.restore()

@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError
 from neolith_orchestrator.errors import ConfigError
 
 _DATABASE_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 class Mode(StrEnum):
@@ -74,6 +75,8 @@ class Settings(BaseSettings):
     # Storage.
     database_url: str = "sqlite+aiosqlite:///./neolith-orchestrator.db"
     database_echo: bool = False
+    # Several instances: Socket.IO events, login throttling and presence go through Redis.
+    redis_url: str | None = None
 
     # Model.
     anthropic_api_key: str | None = None
@@ -128,6 +131,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"unknown database scheme {scheme!r}; use one of {', '.join(_DATABASE_SCHEMES)}"
             )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        scheme = value.split("://", 1)[0]
+        if "://" not in value or scheme not in _REDIS_SCHEMES:
+            raise ValueError(f"use a URL starting with one of {', '.join(_REDIS_SCHEMES)}://")
         return value
 
     @field_validator("anthropic_api_key", "anthropic_base_url", "openai_api_key", "openai_base_url")

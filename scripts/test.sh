@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole check: install, lint, format check, type check, then the test suite on the
-# embedded SQLite default and on a throwaway PostgreSQL server the suite starts itself.
+# embedded SQLite default and on a throwaway PostgreSQL server the suite starts itself
+# (the cluster tests also start a throwaway Redis server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh dev
@@ -9,6 +10,12 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v in
   echo "PostgreSQL server binaries missing: installing Debian's postgresql package"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+
+if ! command -v redis-server >/dev/null; then
+  echo "redis-server missing: installing Debian's redis-server package"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi
 
 echo "== ruff check";        .venv/bin/ruff check .

@@ -2,7 +2,8 @@
 
 Unknown e-mail and wrong password fail the same way, after the same amount of work (an
 unknown e-mail is verified against a dummy hash). Password checks run in a worker thread.
-Failures are throttled per account and per client address (`auth.throttle`). Orchestrator
+Failures are throttled per account and per client address (`auth.throttle`; with Redis,
+across every instance: `auth.shared_throttle`). Orchestrator
 logins and logouts are passed on to the `SessionWatcher`, which drives their daemons.
 """
 
@@ -15,11 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from neolith_orchestrator.auth import sessions
 from neolith_orchestrator.auth.passwords import dummy_hash, verify_password
-from neolith_orchestrator.auth.throttle import LoginThrottle
+from neolith_orchestrator.auth.shared_throttle import SharedAttempt, SharedLoginThrottle
+from neolith_orchestrator.auth.throttle import Attempt, LoginThrottle
 from neolith_orchestrator.auth.watcher import SessionWatcher
 from neolith_orchestrator.config import Settings
 from neolith_orchestrator.db.engine import Database
@@ -67,12 +70,22 @@ class Authenticator:
         watcher: SessionWatcher,
         *,
         throttle: LoginThrottle | None = None,
+        redis: Redis | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.database = database
         self.watcher = watcher
         self.throttle = throttle or LoginThrottle(
             settings.auth_max_failures, settings.auth_failure_window
+        )
+        # Several instances count failures together in Redis; `throttle` stands in for it
+        # while Redis is unreachable.
+        self.shared_throttle = (
+            None
+            if redis is None
+            else SharedLoginThrottle(
+                redis, self.throttle, settings.auth_max_failures, settings.auth_failure_window
+            )
         )
         self.ttl = timedelta(milliseconds=settings.auth_session_ttl)
         self.counters = AuthCounters()
@@ -85,7 +98,7 @@ class Authenticator:
         `TooManyRequests`."""
         account = email.strip().lower()
         try:
-            attempt = self.throttle.attempt(account, client_address)
+            attempt = await self._attempt(account, client_address)
         except TooManyRequests:
             self.counters.throttled += 1
             raise
@@ -95,7 +108,10 @@ class Authenticator:
         if not await verify_password(password, stored) or user is None:
             self.counters.failures += 1
             raise AuthenticationFailed(BAD_CREDENTIALS)
-        self.throttle.succeeded(attempt)
+        if isinstance(attempt, SharedAttempt) and self.shared_throttle is not None:
+            await self.shared_throttle.succeeded(attempt)
+        elif isinstance(attempt, Attempt):
+            self.throttle.succeeded(attempt)
         async with self.database.transaction() as session:
             token, row = await sessions.create_session(
                 session, user, ttl=self.ttl, now=self._clock(), client_address=client_address
@@ -104,6 +120,11 @@ class Authenticator:
         _log.info("user %s logged in (session %s)", user.id, row.id)
         await self.watcher.logged_in(user)
         return LoginResult(token, Principal(user, row.id, row.expires_at))
+
+    async def _attempt(self, account: str, address: str | None) -> SharedAttempt | Attempt:
+        if self.shared_throttle is not None:
+            return await self.shared_throttle.attempt(account, address)
+        return self.throttle.attempt(account, address)
 
     async def authenticate(self, token: object) -> Principal:
         """The principal behind a bearer token, or `AuthenticationFailed`."""

@@ -28,6 +28,7 @@ from neolith_orchestrator.db.types import utcnow
 from neolith_orchestrator.errors import AuthenticationFailed, OrchestratorError, ValidationFailed
 from neolith_orchestrator.http import inputs
 from neolith_orchestrator.http.errors import validation_details
+from neolith_orchestrator.realtime.cluster import ClusterManager
 from neolith_orchestrator.realtime.emitter import (
     Emitter,
     admin_room,
@@ -36,6 +37,7 @@ from neolith_orchestrator.realtime.emitter import (
     user_room,
 )
 from neolith_orchestrator.realtime.expiry import ExpiryTimer
+from neolith_orchestrator.realtime.presence import Presence
 
 _log = logging.getLogger(__name__)
 
@@ -66,12 +68,23 @@ class RealtimeServer:
         self._ctx: AppContext | None = None
         self._sockets: dict[str, _Socket] = {}
         self._by_user: dict[uuid.UUID, set[str]] = {}
+        # Counts people online across instances when they share Redis (`use_presence`).
+        self.presence = Presence()
         # message:send handlers in flight, drained before the app's resources close.
         self._inflight: set[asyncio.Task[Any]] = set()
         sio.on("connect", self._connect)
         sio.on("disconnect", self._disconnect)
         sio.on("message:send", self._message_send)
         self._expiry = ExpiryTimer(self.close_expired, name=SOCKET_EXPIRY_TASK)
+
+    async def use_presence(self, presence: Presence) -> None:
+        """Count presence with `presence` (shared through Redis by several instances)."""
+        await presence.clear_instance()
+        self.presence = presence
+
+    def use_local_presence(self) -> None:
+        """Count presence on this instance alone again (the shared Redis is closing)."""
+        self.presence = Presence()
 
     def attach(self, ctx: AppContext | None) -> None:
         """Start (or, with None, stop) serving with the app's running context."""
@@ -105,7 +118,9 @@ class RealtimeServer:
             raise socketio.exceptions.ConnectionRefusedError(exc.to_dict()["error"]) from None
         user = principal.user
         first = user.id not in self._by_user
-        if first and not user.is_orchestrator:
+        if not user.is_orchestrator and await self.presence.arrived(
+            user.id, sid, locally_first=first
+        ):
             # Before joining the org room: this socket's CONNECT has not been sent yet.
             await self._presence(user, OrchestratorStatus.ONLINE)
         self._sockets[sid] = _Socket(user, principal.session_id, principal.expires_at)
@@ -127,8 +142,10 @@ class RealtimeServer:
         sids.discard(sid)
         if not sids:
             self._by_user.pop(user.id, None)
-            if not user.is_orchestrator:
-                await self._presence(user, OrchestratorStatus.OFFLINE)
+        if not user.is_orchestrator and await self.presence.left(
+            user.id, sid, locally_last=not sids
+        ):
+            await self._presence(user, OrchestratorStatus.OFFLINE)
 
     async def _presence(self, user: User, status: OrchestratorStatus) -> None:
         payload = {
@@ -173,13 +190,24 @@ class RealtimeServer:
         return {"ok": True, "message": message, "created": created}
 
     async def join_channel(self, user_id: uuid.UUID, channel_id: uuid.UUID) -> None:
-        """A user joined a channel: their sockets join its room."""
-        for sid in self.sids_of(user_id):
-            await self.sio.enter_room(sid, channel_room(channel_id))
+        """A user joined a channel: their sockets join its room, on every instance."""
+        await self._follow(user_id, channel_room(channel_id), join=True)
 
     async def leave_channel(self, user_id: uuid.UUID, channel_id: uuid.UUID) -> None:
+        """A user left a channel: their sockets leave its room, on every instance."""
+        await self._follow(user_id, channel_room(channel_id), join=False)
+
+    async def _follow(self, user_id: uuid.UUID, room: str, *, join: bool) -> None:
+        manager = self.sio.manager
+        if isinstance(manager, ClusterManager):
+            # Other instances hold sockets of this user whose ids we do not know.
+            await manager.follow(user_room(user_id), room, join=join)
+            return
         for sid in self.sids_of(user_id):
-            await self.sio.leave_room(sid, channel_room(channel_id))
+            if join:
+                await self.sio.enter_room(sid, room)
+            else:
+                await self.sio.leave_room(sid, room)
 
     async def disconnect_session(self, session_id: uuid.UUID) -> None:
         """A session ended: close the sockets opened with its token."""
