@@ -40,6 +40,7 @@ from neolith_orchestrator.errors import (
     ModelPermanentError,
     NotFound,
     PermissionDenied,
+    Unavailable,
     ValidationFailed,
 )
 from neolith_orchestrator.metrics import Metrics
@@ -47,8 +48,16 @@ from neolith_orchestrator.realtime.emitter import Emitter, channel_room
 
 RATE_WINDOW = timedelta(minutes=1)
 # Errors of the surroundings (the database or the network went away), not of the job: they
-# end the worker, and the supervisor restarts it; the job's attempt is given back.
-_ENVIRONMENT = (OSError, OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
+# end the worker, and the supervisor restarts it once the database is back; the job's
+# attempt is given back. (`Database` reports an outage as `Unavailable`.)
+_ENVIRONMENT = (
+    Unavailable,
+    OSError,
+    OperationalError,
+    InterfaceError,
+    DisconnectionError,
+    PoolTimeout,
+)
 # Storing the reply was refused for a reason that will not change (the orchestrator left
 # the channel, the channel or the mention is gone): the job fails at once.
 _FINAL = (PermissionDenied, NotFound, ValidationFailed)

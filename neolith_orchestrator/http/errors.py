@@ -16,7 +16,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from neolith_orchestrator.errors import AuthenticationFailed, OrchestratorError, ValidationFailed
+from neolith_orchestrator.errors import (
+    AuthenticationFailed,
+    OrchestratorError,
+    Unavailable,
+    ValidationFailed,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -71,7 +76,9 @@ async def _orchestrator_error(request: Request, exc: Exception) -> Response:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     if isinstance(exc, AuthenticationFailed):
         headers["WWW-Authenticate"] = "Bearer"
-    if exc.status_code >= 500:
+    # An outage is logged once when it starts and once when it ends (db/outage.py), not
+    # once per request it refuses.
+    if exc.status_code >= 500 and not isinstance(exc, Unavailable):
         _log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
     details = validation_details(exc) if isinstance(exc, ValidationFailed) else None
     return error_response(exc.status_code, exc.code, exc.message, headers, details=details)
