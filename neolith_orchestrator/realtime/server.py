@@ -112,6 +112,9 @@ class RealtimeServer:
             if token is None:
                 raise AuthenticationFailed('connect with auth={"token": "<bearer token>"}')
             principal = await ctx.auth.authenticate(token)
+            # Into the user's room before reading their channels: a join made meanwhile
+            # (here or on another instance) is either in what we read or reaches this room.
+            await self.sio.enter_room(sid, user_room(principal.user.id))
             async with ctx.database.transaction() as session:
                 channel_ids = await chat.user_channel_ids(session, principal.user)
         except OrchestratorError as exc:
@@ -126,7 +129,7 @@ class RealtimeServer:
         self._sockets[sid] = _Socket(user, principal.session_id, principal.expires_at)
         self._by_user.setdefault(user.id, set()).add(sid)
         self._expiry.schedule(principal.expires_at)
-        rooms = [user_room(user.id), org_room(user.organization_id)]
+        rooms = [org_room(user.organization_id)]
         if user.is_admin:
             rooms.append(admin_room(user.organization_id))
         rooms += [channel_room(c) for c in channel_ids]
@@ -203,7 +206,8 @@ class RealtimeServer:
             # Other instances hold sockets of this user whose ids we do not know.
             await manager.follow(user_room(user_id), room, join=join)
             return
-        for sid in self.sids_of(user_id):
+        # The user's room, not `_by_user`: a socket still connecting is in it already.
+        for sid, _eio_sid in list(manager.get_participants("/", user_room(user_id))):
             if join:
                 await self.sio.enter_room(sid, room)
             else:
