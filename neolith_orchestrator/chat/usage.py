@@ -4,7 +4,8 @@ tokens (input + output) per calendar month, UTC: its own `monthly_token_budget`,
 ORG_MONTHLY_TOKEN_BUDGET; 0 is unlimited. The budget is checked before each model call, so
 the reply that crosses it still completes; after that, mentions get a notice instead of a
 model call, and the organization's admins get one `daemon:budget-exhausted` event per month
-and budget (in the event log and to the admin room).
+and budget (to the admin room, then in the event log; a reply cancelled between the two
+repeats the push on its retry rather than lose it).
 """
 
 from __future__ import annotations
@@ -136,23 +137,42 @@ async def refusal(services: ReplyServices, identity: Identity) -> str | None:
     """None while the organization may call the model; else why not (the notice's reason),
     after telling its admins once per month and budget."""
 
-    async def check(session: AsyncSession) -> tuple[Budget, dict[str, Any] | None]:
+    async def check(session: AsyncSession) -> tuple[Budget, bool]:
         found = await budget(
             session, services.settings, identity.organization_id, Month.of(utcnow())
         )
-        if not found.exhausted:
-            return found, None
-        return found, await _log_once(session, identity, found)
+        return found, found.exhausted and await _told(session, identity, found)
 
-    found, announced = await services.database.run(check, name="reply:budget")
+    found, told = await services.database.run(check, name="reply:budget")
     if not found.exhausted:
         return None
-    if announced is not None:  # emitted after the commit that logged it
+    if not told:
+        payload = {
+            "orchestrator_id": str(identity.orchestrator_id),
+            "month": found.month.label,
+            "budget": found.limit,
+            "used": found.used,
+        }
+        # What the event reports is already committed (the usage rows). It is pushed first
+        # and logged second, so a reply cancelled in between (its daemon restarted) tells
+        # the admins again when the mention is retried, rather than never.
         await services.emitter.emit(
             "daemon:event",
-            {"type": BUDGET_EXHAUSTED, **announced},
+            {"type": BUDGET_EXHAUSTED, **payload},
             room=admin_room(identity.organization_id),
         )
+
+        async def log(session: AsyncSession) -> None:
+            session.add(
+                DaemonEvent(
+                    organization_id=identity.organization_id,
+                    orchestrator_id=identity.orchestrator_id,
+                    type=BUDGET_EXHAUSTED,
+                    payload=payload,
+                )
+            )
+
+        await services.database.run(log, name="reply:budget-event")
     return (
         f"this organization's monthly token budget is spent ({found.used:,} of "
         f"{found.limit:,} tokens used in {found.month.label}); replies resume on "
@@ -160,10 +180,8 @@ async def refusal(services: ReplyServices, identity: Identity) -> str | None:
     )
 
 
-async def _log_once(
-    session: AsyncSession, identity: Identity, found: Budget
-) -> dict[str, Any] | None:
-    """Write the event unless this month already has one for this budget; its payload."""
+async def _told(session: AsyncSession, identity: Identity, found: Budget) -> bool:
+    """Whether this month's event log already has the exhaustion of this budget."""
     payloads = await session.scalars(
         select(DaemonEvent.payload).where(
             DaemonEvent.organization_id == identity.organization_id,
@@ -171,23 +189,7 @@ async def _log_once(
             DaemonEvent.created_at >= found.month.start,
         )
     )
-    if any((payload or {}).get("budget") == found.limit for payload in payloads):
-        return None
-    payload = {
-        "orchestrator_id": str(identity.orchestrator_id),
-        "month": found.month.label,
-        "budget": found.limit,
-        "used": found.used,
-    }
-    session.add(
-        DaemonEvent(
-            organization_id=identity.organization_id,
-            orchestrator_id=identity.orchestrator_id,
-            type=BUDGET_EXHAUSTED,
-            payload=payload,
-        )
-    )
-    return payload
+    return any((payload or {}).get("budget") == found.limit for payload in payloads)
 
 
 async def report(

@@ -208,8 +208,10 @@ async def test_past_the_monthly_budget_mentions_get_a_notice(
                         if e["type"] == "daemon:budget-exhausted"
                     ]
 
-                [pushed] = await eventually(budget_events)
-                assert pushed["budget"] == 1
+                pushed = await eventually(budget_events)
+                # Once; again only if the reply was cancelled (a daemon restart on a loaded
+                # machine) between the push and the log and then retried.
+                assert {e["budget"] for e in pushed} == {1}
 
             logged = (await live.http.get("/api/admin/events", headers=bearer(admin))).json()
             assert "daemon:budget-exhausted" in [e["type"] for e in logged["items"]]
