@@ -20,9 +20,15 @@ from sqlalchemy import exc as sa_exc
 
 _log = logging.getLogger("neolith_orchestrator.db")
 _REASON_LENGTH = 200
-# Server-side: the connection was refused, dropped, or the server is shutting down or
-# starting up (57P01-57P03, class 08).
-_OUTAGES = (OSError, asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError)
+# The connection was refused or dropped, or the server is shutting down or starting up
+# (class 08, 57P01-57P03). asyncpg's InternalClientError ("cannot switch to state …; another
+# operation is in progress") is what a statement meets on a connection whose socket died.
+_OUTAGES = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.InternalClientError,
+)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -28,6 +28,7 @@ def _wrapped(
         _wrapped(RuntimeError("closed"), sa_exc.DBAPIError, invalidated=True),
         _wrapped(RuntimeError("server closed"), sa_exc.OperationalError),
         _wrapped(RuntimeError("connection is closed"), sa_exc.InterfaceError),
+        _wrapped(asyncpg.InternalClientError("cannot switch to state 15"), sa_exc.InternalError),
     ],
 )
 def test_connection_errors_are_outages(error: Exception) -> None:
