@@ -28,7 +28,10 @@ class _GuardedJson:
     dumps = staticmethod(json.dumps)
 
     @staticmethod
-    def loads(text: str, **kwargs: Any) -> Any:
+    def loads(text: str | bytes, **kwargs: Any) -> Any:
+        # The Redis client manager reads its pub/sub messages with this module too, as bytes.
+        if isinstance(text, bytes | bytearray):
+            text = text.decode("utf-8")
         if too_deep(text):
             event = _EVENT.match(text)
             if event is None:
