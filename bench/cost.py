@@ -24,18 +24,15 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench import support
+from bench import pyspy, support
 from bench.support import Figure
 
 ORCHESTRATORS = 10
@@ -131,7 +128,7 @@ def _window_max(times: list[float], width: float = 0.05) -> int:
     return best
 
 
-async def measure(quick: bool, profile: Path | None) -> list[Figure]:
+async def measure(quick: bool, profile_dir: Path | None) -> list[Figure]:
     from tests.support.model_server import ModelServer, ok
 
     sequential, idle_s, loaded_s = (10, 2.0, 3.0) if quick else (40, 4.0, 8.0)
@@ -191,9 +188,11 @@ async def measure(quick: bool, profile: Path | None) -> list[Figure]:
                 await asyncio.sleep(0.3)  # the job's bookkeeping may follow the push
                 captured = (await _stats(http, "stop"))["captured"]
                 trace = [f"{(t - t0) * 1000:8.1f} ms  {sql}" for t, sql in captured]
-                loaded = await _loaded(sio, replies, http, server, bots, channels, loaded_s)
-        if profile is not None and (profile / "profile.txt").exists():
-            _summarize(profile)
+                loaded = await _loaded(
+                    sio, replies, http, server, bots, channels, loaded_s, profile_dir
+                )
+        if profile_dir is not None and (profile_dir / "profile.txt").exists():
+            pyspy.summarize(profile_dir)
         floor = await _floor(env, log, seeded, person, sequential)
     os.remove(log)  # kept only when a run fails
     delta_counts = [len(replies.deltas[i]) for i in ids]
@@ -287,9 +286,10 @@ async def _loaded(
     bots: list[support.Account],
     channels: list[Any],
     seconds: float,
+    profile_dir: Path | None,
 ) -> dict[str, Any]:
     """Open-loop mentions at LOADED_RATE (py-spy sampling the server when asked)."""
-    spy = _start_spy(server.pid, seconds) if PROFILE_DIR is not None else None
+    spy = pyspy.start(server.pid, seconds, profile_dir) if profile_dir else None
     total = int(LOADED_RATE * seconds)
     s0, t0, ids = await _stats(http), time.perf_counter(), []
     sends = []
@@ -314,70 +314,6 @@ async def _loaded(
     }
 
 
-PROFILE_DIR: Path | None = None
-
-
-def _start_spy(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if PROFILE_DIR is None or not Path(spy).exists():
-        return None
-    PROFILE_DIR.mkdir(parents=True, exist_ok=True)
-    cmd = [spy, "record", "--pid", str(pid), "--rate", "250", "--duration", str(int(seconds))]
-    cmd += ["--format", "raw", "-o", str(PROFILE_DIR / "profile.txt")]
-    if os.environ.get("BENCH_PYSPY_NATIVE") == "1":
-        cmd.append("--native")  # C frames too (uvloop, sqlite3); pauses the server to sample
-    else:
-        cmd.append("--nonblocking")
-    with (PROFILE_DIR / "py-spy.log").open("wb") as log:
-        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-
-
-# Leaf frames py-spy reports as active that are waits: the loop in epoll (uvloop is native,
-# so the wait shows as its Python caller) and idle worker threads blocked on their queue.
-_WAITS = (
-    "Runner.run (asyncio/runners.py",
-    "_connection_worker_thread (aiosqlite/core.py:59)",
-    "_worker (concurrent/futures/thread.py",
-)
-
-
-def _summarize(folder: Path) -> None:
-    """top.txt: the on-CPU samples (waits taken out) by package (the innermost frame outside
-    the standard library: who asked for the work), then the functions most often on the
-    stack (inclusive) and at its top (self)."""
-    inclusive: Counter[str] = Counter()
-    own: Counter[str] = Counter()
-    package: Counter[str] = Counter()
-    total = waits = 0
-    for line in (folder / "profile.txt").read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = stack.split(";")
-        n = int(count)
-        if frames[-1].startswith(_WAITS):
-            waits += n
-            continue
-        total += n
-        own[frames[-1]] += n
-        package[_package(frames)] += n
-        for frame in set(frames):
-            inclusive[frame] += n
-    out = [f"{total} on-CPU samples ({waits} samples of waiting left out)", "", "by package:"]
-    out += [f"{c / total:6.1%}  {f}" for f, c in package.most_common()]
-    out += ["", "inclusive:"] + [f"{c / total:6.1%}  {f}" for f, c in inclusive.most_common(100)]
-    out += ["", "self:"] + [f"{c / total:6.1%}  {f}" for f, c in own.most_common(50)]
-    (folder / "top.txt").write_text("\n".join(out) + "\n")
-
-
-def _package(frames: list[str]) -> str:
-    """The top-level package of the innermost non-standard-library frame of a stack."""
-    for frame in reversed(frames):
-        path = frame.rpartition(" (")[2]
-        top = path.split("/")[0].split(":")[0].removesuffix(".py")
-        if top and not top.startswith("<") and top not in sys.stdlib_module_names:
-            return top
-    return "(standard library)"
-
-
 async def _floor(
     env: dict[str, str], log: Path, seeded: support.Seeded, token: str, n: int
 ) -> float:
@@ -397,13 +333,11 @@ async def _floor(
 
 
 def main() -> None:
-    global PROFILE_DIR
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer mentions, shorter load")
     parser.add_argument("--out", type=Path, help="write the figures here as JSON")
     parser.add_argument("--profile", type=Path, help="py-spy the server under load into DIR")
     args = parser.parse_args()
-    PROFILE_DIR = args.profile
     figures = support.run(lambda: measure(args.quick, args.profile))
     support.emit(figures, args.out)
     if args.out is None:
