@@ -61,22 +61,29 @@ async def test_daemon_lifecycle_from_the_admin_api(live: Live, acme: Org) -> Non
         assert set(listed[0]) >= STATUS_FIELDS
         assert listed[0]["status"] == "stopped"
 
+        def pushed() -> list[str]:
+            return [s["status"] for s in admin_socket.of("daemon:status")]
+
+        async def seen(status: str) -> None:
+            # The admin's view follows each change. (Changes closer together than the
+            # journal's write interval coalesce into the last one, so each is awaited.)
+            await eventually(lambda: pushed() and pushed()[-1] == status)
+
         assert (await act("pause", 409))["error"]["code"] == "daemon_error"
         assert (await act("start"))["status"] == "running"
+        await seen("running")
         assert (await act("pause"))["status"] == "paused"
+        await seen("paused")
         assert (await act("resume"))["status"] == "running"
+        await seen("running")
         restarted = await act("restart")
         assert restarted["status"] == "running" and restarted["restart_count"] == 0
         one = (await live.http.get(url, headers=bearer(admin))).json()
         assert set(one) >= STATUS_FIELDS
         assert one["health"]["status"] == "running"
         assert (await act("stop"))["status"] == "stopped"
+        await seen("stopped")
         assert (await act("explode", 404))["error"]["code"] == "not_found"
-
-        def pushed() -> set[str]:
-            return {s["status"] for s in admin_socket.of("daemon:status")}
-
-        await eventually(lambda: {"running", "paused", "stopped"} <= pushed())
         assert pat_socket.of("daemon:status") == []
 
     async def logged() -> list[str]:
