@@ -58,7 +58,16 @@ async def runtime_status(request: Request) -> Response:
                 "sweeps": {kind: _sweep(report) for kind, report in manager["sweeps"].items()},
                 "settings": manager["settings"],
             },
-            "generator": {k: described.get(k) for k in ("provider", "model", "offline")},
+            "generator": {
+                **{k: described.get(k) for k in ("provider", "model", "offline")},
+                # Which providers this server can answer with, and their default models; their
+                # addresses, and the replies and tokens of every tenant, are not a tenant's to
+                # see (the process-wide figures by provider and model are on /metrics).
+                "providers": {
+                    name: {"model": d.get("model")}
+                    for name, d in (described.get("providers") or {}).items()
+                },
+            },
             # This organization's running daemons by the provider and model their charters
             # pick (process-wide replies and tokens by model are on /metrics).
             "daemons_by_model": count_by_model(
