@@ -269,7 +269,12 @@ class OrchestratorDaemon:
         await self.record_error(reason)
         await self._set_status(DaemonStatus.ERROR, reason)
         await self._emit(
-            "error", {"error": reason, "permanent": self.permanent_failure is not None}
+            "error",
+            {
+                "error": reason,
+                "permanent": self.permanent_failure is not None,
+                "outage": self.waiting_for_database,
+            },
         )
         return left
 

@@ -53,6 +53,10 @@ def _describe(name: str, payload: Mapping[str, Any]) -> tuple[int, str, str | No
         note = f"; {released} unfinished mention(s) back in the queue" if released else ""
         return logging.INFO, f"stopped{note}", None
     if name == "daemon:error":
+        if payload.get("outage"):
+            # The outage itself is logged once when it starts and once when it ends
+            # (db/outage.py); a line per daemon would bury those two.
+            return logging.DEBUG, "waits for the database", reason
         if payload.get("permanent"):
             what = "failed permanently and stays stopped until an admin restarts it"
             return logging.ERROR, what, reason
@@ -60,6 +64,12 @@ def _describe(name: str, payload: Mapping[str, Any]) -> tuple[int, str, str | No
     if name == "daemon:restarted":
         if payload.get("by") == "admin":
             return logging.INFO, "restarted by an admin", None
+        if payload.get("after") == "database outage":
+            return (
+                logging.DEBUG,
+                f"resumed after the database outage ({payload.get('waited_s')} s)",
+                None,
+            )
         attempt, delay = payload.get("attempt"), payload.get("delay_s") or 0
         return logging.WARNING, f"restarted (attempt {attempt}, after {delay:.1f} s)", None
     if name == "daemon:gave-up":

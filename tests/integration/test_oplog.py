@@ -27,7 +27,8 @@ async def test_a_daemons_life_as_the_log_tells_it(
     caplog.set_level(logging.INFO, logger=LOGGER)
     org = await seed_org(stack.database)
     oid = org.orchestrator_ids["ada"]
-    stack.generator.fail_always = RuntimeError("always broken")
+    # A reply error of its own fails only its job; a broken connection ends the worker.
+    stack.generator.fail_always = ConnectionResetError("always broken")
     gave_up: list[object] = []
     stack.manager.on("daemon:gave-up", gave_up.append)
     await stack.manager.start_daemon(oid)
@@ -40,7 +41,7 @@ async def test_a_daemons_life_as_the_log_tells_it(
     prefix = f"daemon @ada (organization {org.org.id})"
     lines = _lines(caplog)
     assert lines[0] == ("INFO", f"{prefix} started")
-    assert ("ERROR", f"{prefix} crashed: RuntimeError: always broken") in lines
+    assert ("ERROR", f"{prefix} crashed: ConnectionResetError: always broken") in lines
     assert ("WARNING", f"{prefix} restarted (attempt 1, after 0.0 s)") in lines
     gave_up_line = f"{prefix} gave up: after 1 restarts within 600 s; restart it to try again"
     assert ("ERROR", gave_up_line) in lines
@@ -51,7 +52,7 @@ async def test_a_daemons_life_as_the_log_tells_it(
     assert record.handle == "ada"
     assert record.organization_id == str(org.org.id)
     assert record.orchestrator_id == str(oid)
-    assert record.reason == "RuntimeError: always broken"
+    assert record.reason == "ConnectionResetError: always broken"
     assert record.event == "daemon:error"
 
 
