@@ -31,6 +31,8 @@ from neolith_orchestrator.http import admin, auth, channels, runtime
 from neolith_orchestrator.http.errors import EXCEPTION_HANDLERS
 from neolith_orchestrator.realtime.emitter import SocketIOEmitter
 from neolith_orchestrator.realtime.server import RealtimeServer
+from neolith_orchestrator.web import api as web_api
+from neolith_orchestrator.web import routes as web
 
 _log = logging.getLogger(__name__)
 
@@ -47,7 +49,14 @@ class App:
         self.emitter = SocketIOEmitter(self.sio)
         self.realtime = RealtimeServer(self.sio, self.emitter)
         self.http = Starlette(
-            routes=[*auth.routes, *channels.routes, *admin.routes, *runtime.routes],
+            routes=[
+                *auth.routes,
+                *channels.routes,
+                *admin.routes,
+                *runtime.routes,
+                *web_api.routes,
+                *web.routes,  # last: `/` and the `/web` mount
+            ],
             exception_handlers=EXCEPTION_HANDLERS,
             lifespan=self._lifespan,
         )

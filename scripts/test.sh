@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole check: install, lint, format check, type check, then the test suite on the
-# embedded SQLite default and on a throwaway PostgreSQL server the suite starts itself.
+# embedded SQLite default and on a throwaway PostgreSQL server the suite starts itself, and
+# the web app in a real browser (Debian's Chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh dev
@@ -9,6 +10,14 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v in
   echo "PostgreSQL server binaries missing: installing Debian's postgresql package"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+
+if [[ ! -x /usr/bin/chromium ]]; then
+  # The web app's browser tests drive Debian's Chromium (Playwright's own builds are never
+  # downloaded).
+  echo "Chromium missing: installing Debian's chromium package"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
 echo "== ruff check";        .venv/bin/ruff check .

@@ -1,0 +1,140 @@
+"""The web app in a real browser (Debian's Chromium through Playwright) against a real
+server: a person logs in, opens a channel, mentions an orchestrator and watches the reply
+stream in; an admin stops and starts a daemon and sees its status change live; a person
+sees no admin controls. Every page runs under the app's Content-Security-Policy and must
+log no console error (a CSP violation is one)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from tests.e2e.browser import PHONE, launch_chromium, open_page
+from tests.e2e.clients import bearer, login
+from tests.e2e.conftest import Live, e2e_settings, running
+from tests.support.model_server import ModelServer, ok
+from tests.support.seed import Org
+
+pytestmark = pytest.mark.sqlite_only  # the browser adds nothing a second backend would test
+
+REPLY = "Happy to help, Pat. First we list the risks, then we pick the smallest fix."
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with launch_chromium() as chromium:
+        yield chromium
+
+
+async def test_person_mentions_an_orchestrator_and_sees_the_reply_stream_in(
+    database_url: str, acme: Org, browser: Browser
+) -> None:
+    async with ModelServer() as model:
+        # Slow enough between chunks that the reply is visibly being written.
+        model.script(ok(REPLY, chunks=8, delay=0.25))
+        settings = e2e_settings(
+            database_url, anthropic_api_key="test-key", anthropic_base_url=model.url
+        )
+        async with running(settings) as live, open_page(browser, live.url) as tab:
+            await login(live.http, "ada@acme.test")  # ada's daemon comes online
+            page = tab.page
+            await expect(page.get_by_role("heading", name="Log in to Neolith")).to_be_visible()
+            await tab.screenshot("login")
+            await tab.login("pat@acme.test")
+            await expect(page.get_by_role("link", name="Daemons")).to_have_count(0)
+            await expect(page.get_by_role("heading", name="# general")).to_be_visible()
+            people = page.locator(".people-list")
+            await expect(people.locator(".person", has_text="Ada")).to_contain_text("online")
+            await expect(people.locator(".person", has_text="Pat")).to_contain_text("online")
+
+            composer = page.get_by_label("Message #general")
+            await composer.press_sequentially("@a")
+            options = page.get_by_role("option")
+            await expect(options).to_have_count(1)
+            await expect(options.first).to_contain_text("@ada")
+            await composer.press("Enter")  # picks the suggestion, does not send
+            await expect(composer).to_have_value("@ada ")
+            await composer.press_sequentially("can you help?")
+            await composer.press("Shift+Enter")
+            await composer.press_sequentially("It is about the release.")
+            await composer.press("Enter")
+            await expect(composer).to_have_value("")
+
+            messages = page.locator(".message-list")
+            mine = messages.locator(".message", has_text="can you help?")
+            await expect(mine).to_contain_text("Pat")
+            await expect(mine.locator(".content")).to_have_text(
+                "@ada can you help?\nIt is about the release."
+            )
+            draft = messages.locator(".message.draft")
+            await expect(draft).to_contain_text("Happy")
+            await expect(draft).to_contain_text("writing…")
+            await expect(page.get_by_role("status").filter(has_text="is writing")).to_have_text(
+                "Ada is writing…"
+            )
+            await tab.screenshot("chat-streaming")
+            reply = messages.locator(".message:not(.draft)", has_text=REPLY)
+            await expect(reply).to_contain_text("Ada")
+            await expect(draft).to_have_count(0)
+            await expect(page.locator(".writing")).to_have_text("")
+            # Newest at the bottom: the mention, then the reply.
+            await expect(messages.locator(".message").last).to_contain_text(REPLY)
+            await tab.screenshot("chat")
+            assert "can you help?" in str(model.requests[-1].body["messages"])
+            stored = await live.http.get(
+                f"/api/channels/{acme.channel_id}/messages",
+                headers=bearer(await login(live.http, "pat@acme.test")),
+            )
+            contents = [m["content"] for m in stored.json()["items"]]
+            assert contents == ["@ada can you help?\nIt is about the release.", REPLY]
+            assert tab.errors == []
+
+
+async def test_admin_stops_and_starts_a_daemon_and_sees_its_status(
+    live: Live, acme: Org, browser: Browser
+) -> None:
+    ada_token = await login(live.http, "ada@acme.test")
+    async with open_page(browser, live.url) as tab:
+        page = tab.page
+        await tab.login("admin@acme.test")
+        await page.get_by_role("link", name="Daemons").click()
+        row = page.locator("tr", has=page.get_by_role("rowheader", name="Ada"))
+        status = row.locator(".status")
+        await expect(status).to_have_text("running")
+        await expect(page.locator(".health")).to_contain_text("Replies per minute")
+        await tab.screenshot("admin-daemons")
+
+        await page.get_by_role("button", name="Stop Ada", exact=True).click()
+        await expect(status).to_have_text("stopped")
+        await expect(page.get_by_role("button", name="Start Ada", exact=True)).to_be_enabled()
+        await page.get_by_role("button", name="Start Ada", exact=True).click()
+        await expect(status).to_have_text("running")
+        await expect(page.get_by_role("button", name="Start Ada", exact=True)).to_be_disabled()
+
+        # A change made elsewhere arrives over Socket.IO (`daemon:status`): ada logs out.
+        logout = await live.http.post("/api/auth/logout", headers=bearer(ada_token))
+        assert logout.status_code == 204
+        await expect(status).to_have_text("stopped")
+
+        log = page.locator(".event-log")
+        await expect(log.locator(".event").first).to_contain_text("Ada")
+        await page.get_by_label("Orchestrator").select_option(label="Ada")
+        await expect(log.locator(".event-type", has_text="daemon:stopped").first).to_be_visible()
+        await tab.screenshot("admin-events")
+        assert tab.errors == []
+
+
+async def test_a_person_sees_no_admin_controls(live: Live, acme: Org, browser: Browser) -> None:
+    async with open_page(browser, live.url, viewport=PHONE) as tab:
+        page = tab.page
+        await tab.login("pat@acme.test")
+        await expect(page.get_by_role("heading", name="# general")).to_be_visible()
+        await tab.screenshot("phone-chat")
+        await expect(page.get_by_role("link", name="Daemons")).to_have_count(0)
+        await page.goto(f"{live.url}/#/admin")  # the address typed in by hand
+        await expect(page.get_by_role("alert")).to_contain_text("for organization admins")
+        await expect(page.get_by_role("button", name="Stop Ada", exact=True)).to_have_count(0)
+        await expect(page.locator("table")).to_have_count(0)
+        assert tab.errors == []
