@@ -15,7 +15,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    async_playwright,
+    expect,
+)
 
 from tests.support.seed import PASSWORD
 
@@ -74,7 +81,12 @@ async def open_page(
     context = await browser.new_context(viewport=viewport or DESKTOP)  # type: ignore[arg-type]
     page = await context.new_page()
     tab = BrowserPage(context, page)
-    page.on("console", lambda m: tab.errors.append(m.text) if m.type == "error" else None)
+
+    def console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            tab.errors.append(f"{message.text} ({message.location.get('url', '')})")
+
+    page.on("console", console)
     page.on("pageerror", lambda exc: tab.errors.append(str(exc)))
     await page.goto(url)
     try:

@@ -14,6 +14,7 @@ from playwright.async_api import Browser, expect
 from tests.e2e.browser import PHONE, launch_chromium, open_page
 from tests.e2e.clients import bearer, login
 from tests.e2e.conftest import Live, e2e_settings, running
+from tests.e2e.proxy import cuttable_proxy
 from tests.support.model_server import ModelServer, ok
 from tests.support.seed import Org
 
@@ -138,3 +139,33 @@ async def test_a_person_sees_no_admin_controls(live: Live, acme: Org, browser: B
         await expect(page.get_by_role("button", name="Stop Ada", exact=True)).to_have_count(0)
         await expect(page.locator("table")).to_have_count(0)
         assert tab.errors == []
+
+
+async def test_after_a_network_drop_it_reconnects_and_shows_what_it_missed(
+    live: Live, acme: Org, browser: Browser
+) -> None:
+    admin_token = await login(live.http, "admin@acme.test")
+    async with cuttable_proxy(live.url) as network, open_page(browser, network.url) as tab:
+        page = tab.page
+        await tab.login("pat@acme.test")
+        connection = page.locator(".connection")
+        await expect(connection).to_have_text("Connected")
+        await expect(page.get_by_role("heading", name="# general")).to_be_visible()
+
+        network.cut()
+        await expect(connection).to_have_text("Reconnecting…")
+        missed = await live.http.post(
+            f"/api/channels/{acme.channel_id}/messages",
+            json={"content": "Posted while Pat was offline."},
+            headers=bearer(admin_token),
+        )
+        assert missed.status_code == 201, missed.text
+
+        network.restore()
+        await expect(connection).to_have_text("Connected")
+        missed_message = page.locator(".message", has_text="Posted while Pat was offline.")
+        await expect(missed_message).to_contain_text("Admin")
+        await expect(missed_message).to_have_count(1)
+        # Requests and socket connections cut off while the link was down are the only
+        # console errors.
+        assert [e for e in tab.errors if "net::ERR_" not in e and "/socket.io/" not in e] == []

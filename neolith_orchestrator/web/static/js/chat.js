@@ -13,12 +13,21 @@ export class ChatView {
     this.presence = new Map(); // user_id -> status
     this.unread = new Set();
     this.destroyed = false;
+    this.loaded = false;
+    this.subscribe();
+    this.reload();
+  }
+
+  reload() {
     this.load().catch((exc) => this.fail(exc));
   }
 
+  /** A failed load offers a retry; a reconnect (resync) retries by itself. */
   fail(exc) {
     if (this.destroyed) return;
-    replace(this.main, h("p", { class: "error", role: "alert" }, `Could not load: ${exc.message}`));
+    replace(this.main, h("div", { class: "notice" },
+      h("p", { class: "error", role: "alert" }, `Could not load: ${exc.message}`),
+      h("button", { type: "button", onclick: () => this.reload() }, "Try again")));
   }
 
   async load() {
@@ -43,28 +52,28 @@ export class ChatView {
           h("summary", {}, h("h2", { id: "people-title" }, "People")), this.people))));
     this.renderChannels();
     this.renderPeople();
-    this.subscribe();
     await this.openChannel();
+    this.loaded = true;
   }
 
   subscribe() {
     const on = (event, fn) => this.unsubscribe.push(this.realtime.on(event, fn));
     on("message:new", (m) => {
       if (m.channel_id === this.channel?.id) this.messages?.append(m);
-      else if (this.channels.some((c) => c.id === m.channel_id)) {
+      else if (this.channels?.some((c) => c.id === m.channel_id)) {
         this.unread.add(m.channel_id);
         this.renderChannels();
       }
-      if (m.author_id && !this.users.has(m.author_id)) this.refreshUsers();
+      if (m.author_id && !this.users.has(m.author_id)) this.refreshUsers().catch(() => {});
     });
     on("message:delta", (d) => {
       if (d.channel_id === this.channel?.id) this.messages?.delta(d);
     });
     on("presence:update", (p) => {
       this.presence.set(p.user_id, p.status);
-      this.renderPeople();
+      if (this.people) this.renderPeople();
     });
-    const state = () => this.renderPeople();
+    const state = () => { if (this.people) this.renderPeople(); };
     this.realtime.addEventListener("state", state);
     this.unsubscribe.push(() => this.realtime.removeEventListener("state", state));
     const resync = () => this.resync();
@@ -82,6 +91,7 @@ export class ChatView {
 
   /** Back after a drop: what was missed (messages, presence), then unsent messages. */
   async resync() {
+    if (!this.loaded) return this.reload();
     try {
       const presence = await api("/api/presence");
       for (const p of presence) this.presence.set(p.user_id, p.status);
