@@ -169,3 +169,83 @@ async def test_after_a_network_drop_it_reconnects_and_shows_what_it_missed(
         # Requests and socket connections cut off while the link was down are the only
         # console errors.
         assert [e for e in tab.errors if "net::ERR_" not in e and "/socket.io/" not in e] == []
+
+
+async def test_older_messages_load_on_scroll(live: Live, acme: Org, browser: Browser) -> None:
+    pat_token = await login(live.http, "pat@acme.test")
+    for n in range(1, 121):
+        posted = await live.http.post(
+            f"/api/channels/{acme.channel_id}/messages",
+            json={"content": f"Note number {n}."},
+            headers=bearer(pat_token),
+        )
+        assert posted.status_code == 201, posted.text
+    async with open_page(browser, live.url) as tab:
+        page = tab.page
+        await tab.login("pat@acme.test")
+        messages = page.locator(".message-list .message")
+        await expect(messages).to_have_count(50)
+        await expect(messages.last).to_contain_text("Note number 120.")
+        log = page.get_by_role("log")
+        for expected in (100, 120):
+            await log.evaluate("el => { el.scrollTop = 0; }")
+            await expect(messages).to_have_count(expected)
+        await expect(messages.first).to_contain_text("Note number 1.")
+        await expect(page.get_by_role("button", name="Load older messages")).to_be_hidden()
+        assert tab.errors == []
+
+
+async def test_admin_creates_an_orchestrator_and_edits_its_charter(
+    live: Live, acme: Org, browser: Browser
+) -> None:
+    admin_token = await login(live.http, "admin@acme.test")
+    async with open_page(browser, live.url) as tab:
+        page = tab.page
+        await tab.login("admin@acme.test")
+        await page.get_by_role("link", name="Daemons").click()
+        await page.get_by_role("button", name="New orchestrator").click()
+        form = page.locator("form.charter-form")
+        await form.get_by_label("Email").fill("grace@acme.test")
+        await form.get_by_label("Display name").fill("Grace")
+        await form.get_by_label("Password", exact=True).fill("short")
+        await form.get_by_role("button", name="Create orchestrator").click()
+        # The API's rules, checked before sending: named per field, focus on the first.
+        await expect(form.get_by_label("Password", exact=True)).to_have_attribute(
+            "aria-invalid", "true"
+        )
+        await expect(form.locator("#create-password-error")).to_have_text("At least 8 characters.")
+        await expect(form.locator("#create-name-error")).to_have_text("Required.")
+        await expect(form.get_by_label("Password", exact=True)).to_be_focused()
+
+        await form.get_by_label("Password", exact=True).fill("a long enough password")
+        await form.get_by_label("Charter name").fill("Grace")
+        await form.get_by_label("Role").fill("Reviewer")
+        await form.get_by_label("Instructions (one per line)").fill("Be brief.\nCite sources.")
+        await tab.screenshot("admin-new-orchestrator")
+        await form.get_by_role("button", name="Create orchestrator").click()
+        await expect(form.get_by_role("alert")).to_have_text("Created @grace.")
+        row = page.locator("tr", has=page.get_by_role("rowheader", name="Grace"))
+        await expect(row.locator(".status")).to_have_text("stopped")
+
+        # The server's refusal is shown too (here: the e-mail is taken).
+        await form.get_by_role("button", name="Create orchestrator").click()
+        await expect(form.get_by_role("alert")).to_contain_text("already exists")
+
+        await page.get_by_role("button", name="Edit the charter of Grace").click()
+        dialog = page.get_by_role("dialog")
+        await expect(dialog.get_by_label("Role")).to_have_value("Reviewer")
+        await dialog.get_by_label("Mission").fill("Review every pull request.")
+        await dialog.get_by_role("button", name="Save charter").click()
+        await expect(dialog.get_by_role("alert")).to_have_text("Charter saved.")
+
+        listed = await live.http.get("/api/admin/daemons", headers=bearer(admin_token))
+        (grace,) = [d for d in listed.json() if d["handle"] == "grace"]
+        stored = await live.http.get(
+            f"/api/admin/orchestrators/{grace['orchestrator_id']}", headers=bearer(admin_token)
+        )
+        charter = stored.json()["charter"]
+        assert charter["mission"] == "Review every pull request."
+        assert charter["instructions"] == ["Be brief.", "Cite sources."]
+        assert charter["role"] == "Reviewer"
+        # Chromium logs the refused request (409) itself; nothing else went wrong.
+        assert [e for e in tab.errors if "status of 409" not in e] == []

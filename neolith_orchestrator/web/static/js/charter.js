@@ -135,7 +135,7 @@ export class CharterForm {
       this.el.querySelector(`#${this.prefix}-${key}-error`).textContent = text;
     }
     this.status.textContent = message;
-    const first = Object.keys(errors)[0];
+    const first = Object.keys(this.controls).find((key) => errors[key]); // in page order
     if (first) this.controls[first].focus();
   }
 
