@@ -124,6 +124,9 @@ async def test_admin_stops_and_starts_a_daemon_and_sees_its_status(
         await page.get_by_label("Orchestrator").select_option(label="Ada")
         await expect(log.locator(".event-type", has_text="daemon:stopped").first).to_be_visible()
         await tab.screenshot("admin-events")
+        await page.set_viewport_size(PHONE)
+        await expect(page.get_by_role("button", name="Start Ada", exact=True)).to_be_visible()
+        await tab.screenshot("phone-admin")
         assert tab.errors == []
 
 
@@ -221,6 +224,7 @@ async def test_admin_creates_an_orchestrator_and_edits_its_charter(
         await form.get_by_label("Charter name").fill("Grace")
         await form.get_by_label("Role").fill("Reviewer")
         await form.get_by_label("Instructions (one per line)").fill("Be brief.\nCite sources.")
+        await form.get_by_role("heading", name="New orchestrator").scroll_into_view_if_needed()
         await tab.screenshot("admin-new-orchestrator")
         await form.get_by_role("button", name="Create orchestrator").click()
         await expect(form.get_by_role("alert")).to_have_text("Created @grace.")

@@ -70,6 +70,13 @@ export class CharterForm {
       inputmode: "numeric", value: ms.max_tokens ?? "" });
     charterParts.push(field(this.prefix, "model", "Model (optional)", this.controls.model));
     charterParts.push(field(this.prefix, "max_tokens", "Max tokens (optional)", this.controls.max_tokens, "1 to 8192."));
+    for (const [key, control] of Object.entries(this.controls)) {
+      // An edited field's old complaint goes; the next submit checks it again.
+      control.addEventListener("input", () => {
+        control.setAttribute("aria-invalid", "false");
+        this.el.querySelector(`#${this.prefix}-${key}-error`).textContent = "";
+      });
+    }
     this.status = h("p", { class: "form-status", role: "alert" });
     const title = orchestrator ? `Charter of ${orchestrator.user.name}` : "New orchestrator";
     this.el = h("form", { class: "charter-form", novalidate: true,
