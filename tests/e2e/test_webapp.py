@@ -6,6 +6,7 @@ log no console error (a CSP violation is one)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -41,6 +42,8 @@ async def test_person_mentions_an_orchestrator_and_sees_the_reply_stream_in(
         async with running(settings) as live, open_page(browser, live.url) as tab:
             await login(live.http, "ada@acme.test")  # ada's daemon comes online
             page = tab.page
+            sent: list[str] = []
+            page.on("websocket", lambda ws: ws.on("framesent", lambda f: sent.append(str(f))))
             await expect(page.get_by_role("heading", name="Log in to Neolith")).to_be_visible()
             await tab.screenshot("login")
             await tab.login("pat@acme.test")
@@ -90,6 +93,9 @@ async def test_person_mentions_an_orchestrator_and_sees_the_reply_stream_in(
             )
             contents = [m["content"] for m in stored.json()["items"]]
             assert contents == ["@ada can you help?\nIt is about the release.", REPLY]
+            # The send carried a client_id, so a re-send could never store it twice.
+            (send_frame,) = [f for f in sent if '"message:send"' in f]
+            assert re.search(r'"client_id":"[0-9a-f-]{36}"', send_frame), send_frame
             assert tab.errors == []
 
 

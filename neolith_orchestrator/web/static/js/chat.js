@@ -59,7 +59,10 @@ export class ChatView {
   subscribe() {
     const on = (event, fn) => this.unsubscribe.push(this.realtime.on(event, fn));
     on("message:new", (m) => {
-      if (m.channel_id === this.channel?.id) this.messages?.append(m);
+      if (m.channel_id === this.channel?.id) {
+        if (m.author_id === session.user?.id) this.composer?.settle(m);
+        this.messages?.append(m);
+      }
       else if (this.channels?.some((c) => c.id === m.channel_id)) {
         this.unread.add(m.channel_id);
         this.renderChannels();

@@ -114,6 +114,7 @@ export class Composer {
         h("span", { class: "state" }, "sending…")),
       h("p", { class: "content" }, content));
     this.pending.set(clientId, { content, el });
+    el.ownerDocument.querySelector(".message-list .empty")?.remove();
     this.onPending?.(el);
     this.deliver(clientId);
   }
@@ -156,6 +157,19 @@ export class Composer {
           "Retry"));
     } finally {
       item.inFlight = false;
+    }
+  }
+
+  /** Our own message arrived as `message:new` (often before its ack): drop its
+   *  "sending…" copy, so it never shows twice. */
+  settle(message) {
+    for (const [clientId, item] of this.pending) {
+      const echoed = message.metadata?.client_id ?? message.client_id;
+      if (echoed ? echoed === clientId : item.content === message.content) {
+        this.pending.delete(clientId);
+        item.el.remove();
+        return;
+      }
     }
   }
 

@@ -59,6 +59,9 @@ export class MessageList {
     this.list.replaceChildren();
     this.ids.clear();
     for (const message of page.items) this.append(message, { scroll: false });
+    if (!page.items.length) {
+      this.list.append(h("li", { class: "empty muted" }, "No messages yet. Say hello!"));
+    }
     this.setNextBefore(page.next_before);
     this.scrollToBottom();
   }
@@ -105,6 +108,7 @@ export class MessageList {
         this.drafts.delete(jobId);
       }
     }
+    this.list.querySelector(".empty")?.remove();
     this.list.append(this.render(message));
     this.updateWriting();
     if (stick) this.scrollToBottom();
