@@ -34,6 +34,8 @@ from neolith_orchestrator.realtime import cluster
 from neolith_orchestrator.realtime.emitter import SocketIOEmitter
 from neolith_orchestrator.realtime.packets import GuardedPacket
 from neolith_orchestrator.realtime.server import RealtimeServer
+from neolith_orchestrator.web import api as web_api
+from neolith_orchestrator.web import routes as web
 
 _log = logging.getLogger(__name__)
 
@@ -67,6 +69,8 @@ class App:
                 *runtime.routes,
                 *(metrics.routes if own_port else []),
                 *docs.routes,
+                *web_api.routes,
+                *web.routes,  # last: `/` and the `/web` mount
             ],
             exception_handlers=EXCEPTION_HANDLERS,
             middleware=[cors_middleware(settings.cors_origins)],

@@ -9,6 +9,7 @@ read at scrape time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -70,6 +71,25 @@ class Metrics:
             )
         self.reply_latency.observe(latency_s)
 
+    def figures(self) -> dict[str, Any]:
+        """The reply counters and the latency histogram as plain numbers, read from the same
+        samples `/metrics` renders (for JSON readers such as the web app's health panel)."""
+        latency: dict[str, Any] = {"count": 0, "sum": 0.0, "buckets": []}
+        for family in self.reply_latency.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_bucket") and sample.labels["le"] != "+Inf":
+                    latency["buckets"].append([float(sample.labels["le"]), int(sample.value)])
+                elif sample.name.endswith("_count"):
+                    latency["count"] = int(sample.value)
+                elif sample.name.endswith("_sum"):
+                    latency["sum"] = sample.value
+        return {
+            "replies_total": _total(self.replies),
+            "reply_failures_total": _total(self.reply_failures),
+            "daemon_restarts_total": _total(self.restarts),
+            "reply_latency_seconds": latency,
+        }
+
     def collectors(self) -> list[Collector]:
         """Everything to register on a registry."""
         return [
@@ -83,3 +103,10 @@ class Metrics:
             self.model_tokens,
             self.reply_latency,
         ]
+
+
+def _total(counter: Counter) -> int:
+    """A counter's value summed over its labels."""
+    return int(
+        sum(s.value for f in counter.collect() for s in f.samples if s.name.endswith("_total"))
+    )
