@@ -148,7 +148,9 @@ class ClusterManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                 delay = _LISTEN_RETRY_MIN
                 async for message in self._pubsub.listen():
                     yield message
-            except (RedisError, OSError) as exc:
+            except Exception as exc:
+                # Whatever breaks the subscription (a dropped connection surfaces as several
+                # error types) is an outage: reconnect, never end the listener.
                 self.outage.begin(exc)
                 await self._close_listener()
                 await asyncio.sleep(delay)
@@ -157,7 +159,7 @@ class ClusterManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     async def _close_listener(self) -> None:
         pubsub, listener = self._pubsub, self._listener
         self._pubsub, self._listener = None, None
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(Exception):
             if pubsub is not None:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
             if listener is not None:

@@ -121,13 +121,14 @@ class RealtimeServer:
             raise socketio.exceptions.ConnectionRefusedError(exc.to_dict()["error"]) from None
         user = principal.user
         first = user.id not in self._by_user
+        # Registered before the presence count awaits: a disconnect meanwhile counts it out.
+        self._sockets[sid] = _Socket(user, principal.session_id, principal.expires_at)
+        self._by_user.setdefault(user.id, set()).add(sid)
         if not user.is_orchestrator and await self.presence.arrived(
             user.id, sid, locally_first=first
         ):
             # Before joining the org room: this socket's CONNECT has not been sent yet.
             await self._presence(user, OrchestratorStatus.ONLINE)
-        self._sockets[sid] = _Socket(user, principal.session_id, principal.expires_at)
-        self._by_user.setdefault(user.id, set()).add(sid)
         self._expiry.schedule(principal.expires_at)
         rooms = [org_room(user.organization_id)]
         if user.is_admin:

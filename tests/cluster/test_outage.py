@@ -52,7 +52,10 @@ async def _crosses(node: Instance, token: str, org: Org, watcher: SocketClient) 
         seen = {d["id"] for d in watcher.of("message:new")}
         return bool(seen & set(posted))
 
-    await eventually(arrived, within=30, interval=0.2)
+    try:
+        await eventually(arrived, within=30, interval=0.2)
+    except AssertionError:
+        raise AssertionError(f"nothing crossed after Redis came back:\n{node.log_text()}") from None
     last = await _post(node, token, org, "after the probe")
     await eventually(lambda: last in {d["id"] for d in watcher.of("message:new")})
 
