@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     mention_max_chain_depth: int = Field(3, ge=0)
     mention_replies_per_channel_per_minute: int = Field(20, gt=0)
     message_max_length: int = Field(8_000, gt=0)
+    # At most one `message:delta` push per reply per this many ms (the first at once).
+    message_delta_interval: int = Field(50, ge=0)
 
     # Storage.
     database_url: str = "sqlite+aiosqlite:///./neolith-orchestrator.db"

@@ -32,6 +32,7 @@ from neolith_orchestrator.chat.messenger import Messenger
 from neolith_orchestrator.chat.schemas import message_out
 from neolith_orchestrator.config import Settings
 from neolith_orchestrator.daemons.backoff import backoff_delay
+from neolith_orchestrator.daemons.stream import ChannelStream
 from neolith_orchestrator.db.engine import Database
 from neolith_orchestrator.db.models import Channel, MentionJob, Message, User
 from neolith_orchestrator.db.types import utcnow
@@ -44,7 +45,7 @@ from neolith_orchestrator.errors import (
     ValidationFailed,
 )
 from neolith_orchestrator.metrics import Metrics
-from neolith_orchestrator.realtime.emitter import Emitter, channel_room
+from neolith_orchestrator.realtime.emitter import Emitter
 
 RATE_WINDOW = timedelta(minutes=1)
 # Errors of the surroundings (the database or the network went away), not of the job: they
@@ -93,32 +94,6 @@ class Outcome(StrEnum):
     DEFERRED = "deferred"
     DUPLICATE = "duplicate"
     RETRY = "retry"  # the attempt failed; the job waits for its next one
-
-
-class _ChannelSink:
-    """Streams deltas to the channel room as `message:delta`."""
-
-    def __init__(self, emitter: Emitter, identity: Identity, job: MentionJob) -> None:
-        self._emitter = emitter
-        self._room = channel_room(job.channel_id)
-        self._base = {
-            "channel_id": str(job.channel_id),
-            "job_id": str(job.id),
-            "reply_to_id": str(job.message_id),
-            "author_id": str(identity.user_id),
-            "orchestrator_id": str(identity.orchestrator_id),
-        }
-        self.sequence = 0
-
-    async def delta(self, text: str) -> None:
-        self.sequence += 1
-        data = {**self._base, "delta": text, "seq": self.sequence, "reset": False}
-        await self._emitter.emit("message:delta", data, room=self._room)
-
-    async def reset(self) -> None:
-        self.sequence += 1
-        data = {**self._base, "delta": "", "seq": self.sequence, "reset": True}
-        await self._emitter.emit("message:delta", data, room=self._room)
 
 
 def _context(message: Message, names: dict[uuid.UUID, str], self_id: uuid.UUID) -> ContextMessage:
@@ -207,9 +182,18 @@ async def answer(services: ReplyServices, identity: Identity, job: MentionJob) -
     refused = await usage.refusal(services, identity)  # past the monthly token budget
     if refused is not None:
         return await _fail(services, identity, job, refused)
-    sink = _ChannelSink(services.emitter, identity, job)
+    sink = ChannelStream(
+        services.emitter,
+        channel_id=job.channel_id,
+        job_id=job.id,
+        reply_to_id=job.message_id,
+        author_id=identity.user_id,
+        orchestrator_id=identity.orchestrator_id,
+        interval=settings.message_delta_interval / 1000,
+    )
     try:
         result = await services.generator.generate(request, sink)
+        await sink.flush()
     except ModelPermanentError as exc:
         await _fail(services, identity, job, exc.message)
         # The daemon stops for good: its other waiting mentions are told now, not left

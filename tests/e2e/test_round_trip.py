@@ -109,3 +109,34 @@ async def test_http_mention_answered_by_the_offline_responder(live: Live, acme: 
         )
         assert answer[0]["content"].startswith(OFFLINE_LABEL)
         assert pat.of("message:new")[0]["id"] == mention_id
+
+
+async def test_a_long_streamed_reply_reaches_the_channel_in_few_pushes(
+    database_url: str, acme: Org
+) -> None:
+    text = " ".join(f"word{i}" for i in range(75))
+    async with ModelServer() as model:
+        # 75 pieces over about 0.4 s, as a real model streams a short answer.
+        model.script(ok(text, chunks=75, delay=0.005))
+        settings = e2e_settings(
+            database_url, anthropic_api_key="test-key", anthropic_base_url=model.url
+        )
+        async with running(settings) as live:
+            pat_token = await login(live.http, "pat@acme.test")
+            await login(live.http, "ada@acme.test")
+            async with connected(live.url, pat_token) as pat:
+                ack = await pat.send({"channel_id": str(acme.channel_id), "content": "@ada go"})
+                assert ack["ok"] is True, ack
+                mention = ack["message"]
+
+                def answer() -> list[dict[str, Any]]:
+                    return [m for m in pat.of("message:new") if m["reply_to_id"] == mention["id"]]
+
+                (reply,) = await eventually(answer)
+                deltas = [d for d in pat.of("message:delta") if d["reply_to_id"] == mention["id"]]
+    assert reply["content"] == text
+    assert "".join(d["delta"] for d in deltas) == text  # what the reader saw, unchanged
+    # The first piece alone and at once, then at most one push per 50 ms, not one per piece.
+    first = deltas[0]["delta"]
+    assert text.startswith(first) and len(first) <= len(text) // 75 + 1
+    assert 2 <= len(deltas) < 75 // 3
