@@ -104,6 +104,23 @@ def test_the_installed_package_is_not_the_checkout(installed: Installed, tmp_pat
         check=True,
     ).stdout.strip()
     assert Path(where).is_relative_to(installed.venv), where
+    version = subprocess.run(
+        [str(installed.command), "--version"],
+        cwd=tmp_path,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    metadata = zipfile.ZipFile(installed.wheel).read(
+        next(n for n in zipfile.ZipFile(installed.wheel).namelist() if n.endswith("METADATA"))
+    )
+    (declared,) = [
+        line.split(":", 1)[1].strip()
+        for line in metadata.decode().splitlines()
+        if line.startswith("Version:")
+    ]
+    assert version.split() == ["neolith-orchestrator", declared]
 
 
 def _free_port() -> int:
@@ -127,7 +144,10 @@ async def test_installed_wheel_migrates_serves_and_answers_a_mention(
     migrate_out, migrate_err = await asyncio.wait_for(migrate.communicate(), 120)
     assert migrate.returncode == 0, migrate_err.decode()
     assert "up to date" in migrate_out.decode()
-    assert (tmp_path / "neolith-orchestrator.db").is_file()
+    database = tmp_path / "neolith-orchestrator.db"
+    assert database.is_file()
+    # The file's full path is said, so starting elsewhere can't silently use another one.
+    assert str(database) in migrate_out.decode() + migrate_err.decode()
 
     port = _free_port()
     async with ModelServer() as model:
