@@ -49,7 +49,10 @@ async def test_runtime_status_is_scoped_to_the_callers_organization(
     for view in (acme_view, globex_view):
         text = str(view)
         assert "instance_id" not in text and "base_url" not in text
-        assert set(view["generator"]) == {"provider", "model", "offline"}  # type: ignore[arg-type]
+        generator = view["generator"]
+        assert set(generator) == {"provider", "model", "offline", "providers"}  # type: ignore[arg-type]
+        # The providers this server answers with, by name, with nothing but their model.
+        assert all(set(p) == {"model"} for p in generator["providers"].values())  # type: ignore[index]
         assert view["manager"]["running"] is True  # type: ignore[index]
 
     pat = await login(live.http, "pat@acme.test")
