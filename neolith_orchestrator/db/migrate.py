@@ -14,12 +14,16 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from neolith_orchestrator.db.engine import Database
 from neolith_orchestrator.errors import ConfigError
 
 _PACKAGE = "neolith_orchestrator.migrations"
+# Instances started together on one PostgreSQL database migrate one after the other: each
+# takes this transaction-scoped advisory lock first (the later ones then find the schema at
+# head and do nothing). SQLite's BEGIN IMMEDIATE serialises them already.
+_MIGRATION_LOCK = 0x6E656F6C  # "neol"
 
 
 def migrations_dir() -> Path:
@@ -57,4 +61,6 @@ async def _run(database: Database, step: Callable[[Config], None]) -> None:
         step(cfg)
 
     async with database.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         await conn.run_sync(run)

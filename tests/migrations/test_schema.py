@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -46,6 +47,23 @@ async def test_downgrade_to_base_and_upgrade_again(database: Database) -> None:
     async with database.engine.connect() as conn:
         assert await conn.run_sync(_tables) == set()
     await migrate.upgrade(database)
+    async with database.engine.connect() as conn:
+        assert await conn.run_sync(_tables) == TABLES
+        assert await conn.run_sync(_diff) == []
+
+
+async def test_instances_starting_together_migrate_one_after_the_other(
+    database: Database,
+) -> None:
+    """Several instances starting at once on an empty database: every one of them comes up
+    (no duplicate-table error), and the schema is built once."""
+    await migrate.downgrade(database, "base")
+    others = [Database(database.settings) for _ in range(3)]
+    try:
+        await asyncio.gather(migrate.upgrade(database), *(migrate.upgrade(d) for d in others))
+    finally:
+        for other in others:
+            await other.dispose()
     async with database.engine.connect() as conn:
         assert await conn.run_sync(_tables) == TABLES
         assert await conn.run_sync(_diff) == []
