@@ -120,6 +120,7 @@ class App:
             # A backstop: each socket is closed at its own expiry by the realtime server's timer.
             after_sweep=self.realtime.close_expired,
         )
+        manager.on_takeover = watcher.adopt
         ctx = AppContext(
             settings=settings,
             database=database,

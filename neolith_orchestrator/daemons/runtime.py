@@ -51,7 +51,7 @@ class DaemonRuntime:
         self.messenger = reply_services.messenger
         self.journal = journal
         self._supervisor = supervisor
-        self.lease_ttl = timedelta(milliseconds=3 * settings.daemon_heartbeat_interval)
+        self.lease_ttl = timedelta(milliseconds=settings.lease_ttl_ms)
         self._activations: Batcher[uuid.UUID, Activation] = Batcher("activate", self._activate_many)
         self._deactivations: Batcher[uuid.UUID, None] = Batcher("deactivate", self._deactivate_many)
         self._to_release: dict[uuid.UUID, list[uuid.UUID]] = {}
