@@ -9,7 +9,8 @@ outage, without counting toward giving up.
 In a cluster a lease makes one instance the owner of each daemon. A start refused because
 another live instance holds the lease is no error: the daemon is dropped here, and the
 admin views show it running on its owner (read from the orchestrator row). The orphan sweep
-takes over logged-in orchestrators whose owner died or handed them over at shutdown."""
+takes over logged-in orchestrators whose owner died or handed them over at shutdown (their
+leases expired at once, after the daemons stopped and their jobs went back to the queue)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from neolith_orchestrator.chat.messenger import Messenger
 from neolith_orchestrator.chat.notify import MentionListener
 from neolith_orchestrator.chat.waiting import failing
 from neolith_orchestrator.config import Settings, load_settings
-from neolith_orchestrator.daemons import oplog
+from neolith_orchestrator.daemons import oplog, store
 from neolith_orchestrator.daemons.batch import Batcher
 from neolith_orchestrator.daemons.daemon import OrchestratorDaemon
 from neolith_orchestrator.daemons.journal import Journal
@@ -136,12 +137,18 @@ class DaemonManager:
         pending restarts and the journal."""
         if not self._running:
             return
-        await self.sweeps.aclose()
+        # The heartbeat goes on renewing our leases while replies under way finish: none
+        # is taken over (and answered twice) before its daemon has stopped.
+        await self.sweeps.aclose(("health", "orphans"))
         recoveries = list(self._recoveries.values())
         for task in recoveries:
             task.cancel()
         await asyncio.gather(*recoveries, return_exceptions=True)
+        assert self._runtime is not None
+        self._runtime.handing_over = True
         await self.stop_all_daemons()
+        await self.sweeps.aclose()
+        await self._hand_over()
         if self._listener is not None:
             await self._listener.aclose()
             self._listener = None
@@ -151,6 +158,20 @@ class DaemonManager:
             self._identities = None
         await self._runtime.aclose()
         self._running = False
+
+    async def _hand_over(self) -> None:
+        """Expire this instance's leases now that its daemons stopped and their jobs went
+        back to the queue: the other instances' orphan scan takes them over at once."""
+
+        async def expire(session: AsyncSession) -> int:
+            return await store.expire_leases(session, self.instance_id)
+
+        try:
+            handed = await self.database.run(expire, name="hand-over")
+        except Unavailable:
+            return  # the leases expire on their own; the next owner answers the jobs
+        if handed:
+            _log.info("handed %d daemon(s) over to the other instances", handed)
 
     @property
     def running(self) -> bool:

@@ -5,9 +5,9 @@ an orchestrator's daemon; the heartbeat sweep renews every lease of this instanc
 statement. The owner may return claims left by a crashed predecessor to the queue.
 
 Failover: a lease that expired while its orchestrator is still logged in (a live auth
-session) is an orphan: its instance died. Any live instance may take it; `acquire_leases`
-is one conditional UPDATE, so exactly one wins. Only the lease owner writes an
-orchestrator's status.
+session) is an orphan: its instance died, or stopped and handed it over by expiring its
+leases at once. Any live instance may take it; `acquire_leases` is one conditional UPDATE,
+so exactly one wins. Only the lease owner writes an orchestrator's status.
 """
 
 from __future__ import annotations
@@ -74,6 +74,19 @@ async def release_leases(
         .values(lease_owner=None, lease_expires_at=None)
         .execution_options(synchronize_session=False)
     )
+
+
+async def expire_leases(session: AsyncSession, owner: str) -> int:
+    """Hand every lease of `owner` over at shutdown: they expire now but keep their owner,
+    so the other instances' orphan scan takes these daemons over at once (a released lease,
+    as after a logout or an admin's stop, is not taken over)."""
+    done = await session.execute(
+        update(Orchestrator)
+        .where(Orchestrator.lease_owner == owner)
+        .values(lease_expires_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(done.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def orphans(session: AsyncSession, now: datetime | None = None) -> list[uuid.UUID]:

@@ -194,3 +194,31 @@ async def test_a_restart_of_the_non_owner_leaves_the_owners_daemon_and_row_alone
         await _all_answered_once(database, [mention], time.monotonic(), a)
         await _owned_by(database, oid, "node-a", "ONLINE")  # BUSY while it answered
         assert "gave up" not in b.log_text()
+
+
+async def test_sigterm_hands_the_daemon_over_at_once_losing_no_mention(
+    database_url: str,
+    database: Database,
+    redis_url: str,
+    acme: Org,
+    model: ModelServer,
+    tmp_path: Path,
+    backend: str,
+) -> None:
+    oid = acme.orchestrator_ids["ada"]
+    # A lease that would outlast the test: only the hand-over lets node-b take it.
+    env = _env(model, lease_ttl=120)
+    async with cluster(database_url, redis_url, tmp_path, **env) as running:
+        a, b = await _a_owns_ada(running, database, acme)
+        pat = await login(b.http, "pat@acme.test")
+        mentions = [await _post(b, pat, acme, f"@ada question {i}") for i in range(MENTIONS)]
+        await eventually(lambda: model.in_flight > 0, interval=0.01)
+        assert await a.stop() == 0  # the reply under way finishes; the rest wait
+        stopped = time.monotonic()
+        await _owned_by(database, oid, "node-b")
+        taken = time.monotonic() - stopped
+        answered = await _all_answered_once(database, mentions, stopped, b)
+        print(
+            f"\nSIGTERM hand-over: taken over {taken:.2f} s after node-a exited, all "
+            f"answered after {answered:.2f} s"
+        )
