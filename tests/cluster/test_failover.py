@@ -6,6 +6,7 @@ owner's daemon and its row alone, and shows it running on its owner."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -85,13 +86,13 @@ async def _view(node: Instance, token: str, oid: uuid.UUID) -> dict[str, Any]:
 
 
 async def _owned_by(
-    database: Database, oid: uuid.UUID, owner: str, status: str | None = None
+    database: Database, oid: uuid.UUID, owner: str | None, status: str | None = None
 ) -> None:
     async def owned() -> bool:
         row_status, lease_owner = await _row(database, oid)
         return lease_owner == owner and status in (None, row_status)
 
-    await eventually(owned, within=30, interval=0.05)
+    await eventually(owned, within=20, interval=0.05)
 
 
 async def _a_owns_ada(running: Cluster, database: Database, acme: Org) -> tuple[Instance, ...]:
@@ -222,3 +223,32 @@ async def test_sigterm_hands_the_daemon_over_at_once_losing_no_mention(
             f"\nSIGTERM hand-over: taken over {taken:.2f} s after node-a exited, all "
             f"answered after {answered:.2f} s"
         )
+
+
+async def test_a_logout_through_another_instance_stops_the_daemon_at_once(
+    database_url: str,
+    database: Database,
+    redis_url: str,
+    acme: Org,
+    model: ModelServer,
+    tmp_path: Path,
+    backend: str,
+) -> None:
+    oid = acme.orchestrator_ids["ada"]
+    async with cluster(database_url, redis_url, tmp_path, **_env(model)) as running:
+        a, b = await asyncio.gather(running.start("node-a"), running.start("node-b"))
+        ada = await login(a.http, "ada@acme.test")
+        await _owned_by(database, oid, "node-a", "ONLINE")
+        # The same token, through the other instance (a load balancer's choice).
+        response = await b.http.post("/api/auth/logout", headers=bearer(ada))
+        assert response.status_code in (200, 204), response.text
+        logged_out = time.monotonic()
+        # Without the notification node-a would see it at its next session sweep (60 s).
+        await _owned_by(database, oid, None, "OFFLINE")
+        print(
+            f"\nlogout through node-b stopped node-a's daemon after "
+            f"{time.monotonic() - logged_out:.2f} s"
+        )
+        admin = await login(b.http, "admin@acme.test")
+        view = await _view(a, admin, oid)
+        assert (view["status"], view["running"]) == ("stopped", False), view
