@@ -202,14 +202,24 @@ class DaemonManager:
         return daemon
 
     async def start_daemon(self, orchestrator: OrchestratorRef) -> OrchestratorDaemon:
-        """Start (or return the already running) daemon of an orchestrator."""
+        """Start (or return the already running) daemon of an orchestrator; `LeaseHeld`
+        (naming the owner) when another live instance runs it."""
         daemon = await self.create_daemon(orchestrator)
+        try:
+            return await self._start(daemon)
+        except LeaseHeld:
+            raise await self._elsewhere(daemon) from None
+
+    async def _start(self, daemon: OrchestratorDaemon) -> OrchestratorDaemon:
+        """Start it; a refused lease drops it here and raises `LeaseHeld` (without asking
+        whose it is: a restore or a takeover meets thousands of these at once)."""
         if daemon.status is DaemonStatus.ERROR:
             self._forgive(daemon)  # an explicit start is an admin's decision to try again
         try:
             await daemon.start()
         except LeaseHeld:
-            raise await self._elsewhere(daemon) from None
+            self._drop(daemon)
+            raise
         return daemon
 
     async def stop_daemon(self, orchestrator_id: uuid.UUID | str) -> bool:
@@ -268,9 +278,9 @@ class DaemonManager:
         if not self.settings.daemon_auto_start:
             return None
         try:
-            return await self.start_daemon(user)
-        except LeaseHeld as held:
-            _log.info("not starting %s here: %s", user.id, held.message)
+            return await self._start(await self.create_daemon(user))
+        except LeaseHeld:
+            _log.info("not starting the daemon of %s here: another instance runs it", user.id)
             return None
 
     async def take_over(self, orchestrator_ids: list[uuid.UUID]) -> int:
@@ -278,9 +288,11 @@ class DaemonManager:
         over): all at once, so their leases are taken in one statement. Another instance
         may win one; that one is simply not ours. Returns how many we took."""
         wanted = [oid for oid in orchestrator_ids if oid not in self._daemons]
-        results = await asyncio.gather(
-            *(self.start_daemon(oid) for oid in wanted), return_exceptions=True
-        )
+
+        async def start(oid: uuid.UUID) -> OrchestratorDaemon:
+            return await self._start(await self.create_daemon(oid))
+
+        results = await asyncio.gather(*(start(oid) for oid in wanted), return_exceptions=True)
         taken = 0
         for oid, result in zip(wanted, results, strict=True):
             if isinstance(result, OrchestratorDaemon):
@@ -593,7 +605,7 @@ class DaemonManager:
             self._by_user.pop(daemon.user_id, None)
 
     async def _elsewhere(self, daemon: OrchestratorDaemon) -> LeaseHeld:
-        """The daemon's lease is another instance's: drop ours, and name the owner."""
+        """The daemon's lease is another instance's (ours is dropped): name the owner."""
         self._drop(daemon)
         oid = daemon.orchestrator_id
         async with self.database.transaction() as session:
