@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 from neolith_orchestrator.ai.factory import build_generator
 from neolith_orchestrator.auth.service import Authenticator
 from neolith_orchestrator.auth.watcher import SessionWatcher
+from neolith_orchestrator.chat.notify import SESSIONS_CHANNEL, MentionListener
 from neolith_orchestrator.config import Settings
 from neolith_orchestrator.context import AppContext
 from neolith_orchestrator.daemons.manager import DaemonManager
@@ -120,6 +121,17 @@ class App:
             # A backstop: each socket is closed at its own expiry by the realtime server's timer.
             after_sweep=self.realtime.close_expired,
         )
+        manager.on_takeover = watcher.adopt
+        if database.dialect == "postgresql":
+            # A logout through another instance reaches this one's daemons at once.
+            logouts = MentionListener(
+                settings.database_url,
+                watcher.sessions_changed,
+                on_reconnect=watcher.look_again,
+                channel=SESSIONS_CHANNEL,
+            )
+            await logouts.start()
+            stack.push_async_callback(logouts.aclose)
         ctx = AppContext(
             settings=settings,
             database=database,

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     daemon_reply_timeout: int = Field(180_000, gt=0)
     daemon_job_claim_ttl: int = Field(300_000, gt=0)
     daemon_job_max_attempts: int = Field(3, gt=0)
+    # How long a daemon's lease outlives its instance's last heartbeat (0 = three heartbeat
+    # intervals): after it, another instance takes the daemon over.
+    daemon_lease_ttl: int = Field(0, ge=0)
+    # How often each instance looks for logged-in orchestrators whose owner died.
+    daemon_orphan_scan_interval: int = Field(1_000, gt=0)
     # Names this process as lease owner; defaults to the host name, so a restarted process
     # takes its orchestrators back at once. Give each process of one host its own.
     instance_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=100)
@@ -173,6 +178,20 @@ class Settings(BaseSettings):
             if origin != "*" and not (exact and f"{parts.scheme}://{parts.netloc}" == origin):
                 raise ValueError(f"{origin!r} is not an origin like https://chat.example.com")
         return ",".join(origins)
+
+    @model_validator(mode="after")
+    def _lease_outlives_heartbeat(self) -> Settings:
+        if self.daemon_lease_ttl and self.daemon_lease_ttl <= self.daemon_heartbeat_interval:
+            raise ValueError(
+                "DAEMON_LEASE_TTL must exceed DAEMON_HEARTBEAT_INTERVAL "
+                "(or be 0 for three heartbeat intervals)"
+            )
+        return self
+
+    @property
+    def lease_ttl_ms(self) -> int:
+        """The lease TTL in effect (DAEMON_LEASE_TTL, or three heartbeat intervals)."""
+        return self.daemon_lease_ttl or 3 * self.daemon_heartbeat_interval
 
     @model_validator(mode="after")
     def _ports_differ(self) -> Settings:

@@ -96,6 +96,10 @@ class DaemonError(OrchestratorError):
     code = "daemon_error"
 
 
+class LeaseHeld(DaemonError):
+    """Another live instance runs this orchestrator's daemon: not an error of the daemon."""
+
+
 class Unavailable(OrchestratorError):
     """The database is unreachable right now; try again shortly."""
 

@@ -24,6 +24,7 @@ from neolith_orchestrator.auth.passwords import dummy_hash, verify_password
 from neolith_orchestrator.auth.shared_throttle import SharedAttempt, SharedLoginThrottle
 from neolith_orchestrator.auth.throttle import Attempt, LoginThrottle
 from neolith_orchestrator.auth.watcher import SessionWatcher
+from neolith_orchestrator.chat.notify import SESSIONS_CHANNEL, notify
 from neolith_orchestrator.config import Settings
 from neolith_orchestrator.db.engine import Database
 from neolith_orchestrator.db.models import User
@@ -136,6 +137,9 @@ class Authenticator:
         """Revoke the caller's session; an orchestrator's daemon stops with its last one."""
         async with self.database.transaction() as session:
             await sessions.revoke_session(session, principal.session_id, now=self._clock())
+            if principal.user.is_orchestrator:
+                # At commit: the instance running its daemon, maybe not this one, looks now.
+                await notify(session, [principal.user.id], SESSIONS_CHANNEL)
         self.counters.logouts += 1
         _log.info("user %s logged out (session %s)", principal.user.id, principal.session_id)
         if principal.user.is_orchestrator:

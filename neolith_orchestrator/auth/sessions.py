@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from neolith_orchestrator.auth.tokens import hash_token, looks_like_token, new_token
@@ -82,6 +82,11 @@ async def revoke_session(
     return row
 
 
+def live_users(now: datetime) -> Select[uuid.UUID]:
+    """The ids of users holding a live session, as a subquery."""
+    return select(AuthSession.user_id).where(*_live(now))
+
+
 async def live_user_ids(
     session: AsyncSession, user_ids: set[uuid.UUID], *, now: datetime
 ) -> set[uuid.UUID]:
@@ -96,9 +101,10 @@ async def live_user_ids(
 
 async def orchestrators_with_live_sessions(session: AsyncSession, *, now: datetime) -> list[User]:
     """Orchestrator users holding a live session (their daemons should be running)."""
-    live = select(AuthSession.user_id).where(*_live(now))
     rows = await session.scalars(
-        select(User).where(User.is_orchestrator.is_(True), User.id.in_(live)).order_by(User.id)
+        select(User)
+        .where(User.is_orchestrator.is_(True), User.id.in_(live_users(now)))
+        .order_by(User.id)
     )
     return list(rows)
 

@@ -88,6 +88,22 @@ class SessionWatcher:
                 _log.exception("starting the daemon of orchestrator user %s failed", user.id)
         self._wake.set()
 
+    def adopt(self, user_id: uuid.UUID) -> None:
+        """This instance took over the daemon of a logged-in orchestrator from another one:
+        watch its sessions here, so its logout or expiry stops the daemon."""
+        self._online.add(user_id)
+        self._wake.set()
+
+    def sessions_changed(self, user_ids: list[uuid.UUID]) -> None:
+        """Another instance ended sessions of these users (`NOTIFY neolith_sessions`): if
+        this instance watches one of them, sweep now rather than at the next expiry."""
+        if self._online.intersection(user_ids):
+            self._wake.set()
+
+    async def look_again(self) -> None:
+        """Sweep now (notifications sent while the listener was down are lost)."""
+        self._wake.set()
+
     async def session_ended(self, user_id: uuid.UUID) -> None:
         """After a logout's commit: stop the daemon if that was the last live session."""
         if user_id in self._online:

@@ -1,7 +1,9 @@
 """Cross-process wake-ups on PostgreSQL: the transaction that writes mention jobs also
 sends `NOTIFY neolith_mentions` (delivered at commit), and every manager LISTENs, so a
 daemon in another process starts at once instead of on its next heartbeat sweep. On
-SQLite (one process) the in-process wake is all there is."""
+SQLite (one process) the in-process wake is all there is. The same listener serves other
+channels of ids (`channel=`): a logout's `NOTIFY neolith_sessions` reaches the instance that
+runs the orchestrator's daemon."""
 
 from __future__ import annotations
 
@@ -19,15 +21,19 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 CHANNEL = "neolith_mentions"
+# A logout: the orchestrator user ids whose sessions changed.
+SESSIONS_CHANNEL = "neolith_sessions"
 _log = logging.getLogger(__name__)
 
 
-async def notify(session: AsyncSession, orchestrator_ids: Iterable[uuid.UUID]) -> None:
+async def notify(
+    session: AsyncSession, orchestrator_ids: Iterable[uuid.UUID], channel: str = CHANNEL
+) -> None:
     """Queue a notification in the session's transaction (PostgreSQL only)."""
     ids = ",".join(str(i) for i in orchestrator_ids)
     if ids and session.get_bind().dialect.name == "postgresql":
         await session.execute(
-            text("SELECT pg_notify(:channel, :ids)"), {"channel": CHANNEL, "ids": ids}
+            text("SELECT pg_notify(:channel, :ids)"), {"channel": channel, "ids": ids}
         )
 
 
@@ -43,9 +49,11 @@ class MentionListener:
         on_ids: Callable[[list[uuid.UUID]], None],
         on_reconnect: Callable[[], Awaitable[None]] | None = None,
         *,
+        channel: str = CHANNEL,
         initial: float = 0.25,
         cap: float = 5.0,
     ) -> None:
+        self._channel = channel
         self._dsn = (
             make_url(database_url)
             .set(drivername="postgresql")
@@ -64,7 +72,8 @@ class MentionListener:
         """Connect (failing loudly if the database cannot be reached at start-up), then
         keep the connection in the background."""
         await self._connect()
-        self._task = asyncio.create_task(self._keep(), name="mention-listener")
+        name = "mention-listener" if self._channel == CHANNEL else f"listener:{self._channel}"
+        self._task = asyncio.create_task(self._keep(), name=name)
 
     @property
     def connected(self) -> bool:
@@ -74,7 +83,7 @@ class MentionListener:
         conn = await asyncpg.connect(self._dsn)
         self._lost.clear()
         conn.add_termination_listener(lambda _conn: self._lost.set())
-        await conn.add_listener(CHANNEL, self._received)
+        await conn.add_listener(self._channel, self._received)
         self._conn = conn
 
     async def _keep(self) -> None:
@@ -89,7 +98,7 @@ class MentionListener:
             if self._conn is not None:
                 self._conn.terminate()
                 self._conn = None
-            _log.warning("lost the %s connection; reconnecting", CHANNEL)
+            _log.warning("lost the %s connection; reconnecting", self._channel)
             delay = self._initial
             while True:
                 await asyncio.sleep(random.uniform(0, delay))
@@ -100,7 +109,7 @@ class MentionListener:
                     continue
                 break
             self.reconnects += 1
-            _log.info("%s connection restored", CHANNEL)
+            _log.info("%s connection restored", self._channel)
             if self._on_reconnect is not None:
                 try:
                     await self._on_reconnect()
@@ -111,7 +120,7 @@ class MentionListener:
         try:
             ids = [uuid.UUID(part) for part in payload.split(",") if part]
         except ValueError:
-            _log.warning("ignoring malformed %s payload %r", CHANNEL, payload)
+            _log.warning("ignoring malformed %s payload %r", self._channel, payload)
             return
         self._on_ids(ids)
 
@@ -123,7 +132,7 @@ class MentionListener:
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
             try:
-                await conn.remove_listener(CHANNEL, self._received)
+                await conn.remove_listener(self._channel, self._received)
                 await conn.close()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 conn.terminate()

@@ -39,7 +39,12 @@ from neolith_orchestrator.daemons.signal import Signal
 from neolith_orchestrator.daemons.status import Activation, DaemonStatus
 from neolith_orchestrator.db.models import MentionJob
 from neolith_orchestrator.db.types import utcnow
-from neolith_orchestrator.errors import DaemonError, ModelPermanentError, Unavailable
+from neolith_orchestrator.errors import (
+    DaemonError,
+    LeaseHeld,
+    ModelPermanentError,
+    Unavailable,
+)
 
 if TYPE_CHECKING:
     from neolith_orchestrator.daemons.runtime import DaemonRuntime
@@ -163,10 +168,10 @@ class OrchestratorDaemon:
             raise
         self.waiting_for_database = False
         if activation is Activation.REFUSED:
-            reason = "another instance holds this orchestrator's lease"
-            await self.record_error(reason)
-            await self._set_status(DaemonStatus.ERROR, reason)
-            raise DaemonError(reason)
+            # Another live instance runs it: not an error, and not ours to report (the
+            # status write is skipped on a row another instance holds).
+            await self._set_status(DaemonStatus.STOPPED)
+            raise LeaseHeld("another instance runs this orchestrator's daemon")
         self._started_at = time.monotonic()
         self.last_heartbeat = utcnow()
         self._unpause()

@@ -1,11 +1,12 @@
 """Write-behind for daemon status and the event log.
 
 Status changes and events are queued in memory and written by one owned task in a single
-transaction every `interval`; only after that commit are `daemon:status` (to the
-organization's admins) and `presence:update` (to the organization) pushed to clients.
-Several changes to one orchestrator within an interval coalesce into the last one. The
-status pushed is taken when it is pushed (a snapshot callable is queued, not a dict), so
-ten thousand daemons starting at once build ten thousand snapshots, not forty thousand.
+transaction every `interval` (a status only where this instance holds the lease, or nobody
+does: another instance's daemon is that instance's to report); only after that commit are
+`daemon:status` (to the organization's admins) and `presence:update` (to the organization)
+pushed to clients. Several changes to one orchestrator within an interval coalesce into the
+last one. The status pushed is taken when it is pushed (a snapshot callable is queued, not a
+dict), so ten thousand daemons starting at once build ten thousand snapshots, not forty thousand.
 `flush()` writes at once (shutdown, tests, an admin reading right after acting).
 """
 
@@ -30,8 +31,11 @@ _Snapshot = dict[str, Any] | Callable[[], dict[str, Any]]
 
 
 class Journal:
-    def __init__(self, database: Database, emitter: Emitter, interval: float = 0.05) -> None:
+    def __init__(
+        self, database: Database, emitter: Emitter, owner: str, interval: float = 0.05
+    ) -> None:
         self._database = database
+        self._owner = owner
         self._emitter = emitter
         self._interval = interval
         self._statuses: dict[uuid.UUID, tuple[OrchestratorStatus, str | None, _Snapshot]] = {}
@@ -82,13 +86,14 @@ class Journal:
                 return
             try:
 
-                async def write(session: AsyncSession) -> None:
-                    await store.write_statuses(
-                        session, {oid: (s, r) for oid, (s, r, _) in statuses.items()}
+                async def write(session: AsyncSession) -> set[uuid.UUID]:
+                    written = await store.write_statuses(
+                        session, {oid: (s, r) for oid, (s, r, _) in statuses.items()}, self._owner
                     )
                     await store.write_events(session, events)
+                    return written
 
-                await self._database.run(write, name="journal")
+                written = await self._database.run(write, name="journal")
             except Exception as exc:
                 # Keep them for the next flush rather than lose them (unless newer ones came).
                 self.failures += 1
@@ -99,7 +104,9 @@ class Journal:
                 self._events[:0] = events
                 self._dirty.set()
                 return
-        for _, _, queued in statuses.values():
+        for oid, (_, _, queued) in statuses.items():
+            if oid not in written:
+                continue  # another instance owns it: its status is that instance's to tell
             snapshot = queued() if callable(queued) else queued
             org = snapshot.get("organization_id")
             if org is None:

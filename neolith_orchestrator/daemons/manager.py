@@ -4,7 +4,13 @@ runs the two sweeps, and reports through listeners, the event log and the emitte
 
 A daemon stopped by a database outage is not a crash: it waits for the database (one
 probe with back-off and jitter for the whole process) and starts again, however long the
-outage, without counting toward giving up."""
+outage, without counting toward giving up.
+
+In a cluster a lease makes one instance the owner of each daemon. A start refused because
+another live instance holds the lease is no error: the daemon is dropped here, and the
+admin views show it running on its owner (read from the orchestrator row). The orphan sweep
+takes over logged-in orchestrators whose owner died or handed them over at shutdown (their
+leases expired at once, after the daemons stopped and their jobs went back to the queue)."""
 
 from __future__ import annotations
 
@@ -23,11 +29,12 @@ from neolith_orchestrator.accounts.service import get_orchestrator, list_orchest
 from neolith_orchestrator.ai.generator import ReplyGenerator
 from neolith_orchestrator.ai.providers import model_choice
 from neolith_orchestrator.chat import jobs
+from neolith_orchestrator.chat import waiting as waiting_notes
 from neolith_orchestrator.chat.messenger import Messenger
 from neolith_orchestrator.chat.notify import MentionListener
 from neolith_orchestrator.chat.waiting import failing
 from neolith_orchestrator.config import Settings, load_settings
-from neolith_orchestrator.daemons import oplog
+from neolith_orchestrator.daemons import oplog, store
 from neolith_orchestrator.daemons.batch import Batcher
 from neolith_orchestrator.daemons.daemon import OrchestratorDaemon
 from neolith_orchestrator.daemons.journal import Journal
@@ -37,8 +44,9 @@ from neolith_orchestrator.daemons.runtime import DaemonRuntime
 from neolith_orchestrator.daemons.status import DaemonStatus
 from neolith_orchestrator.daemons.sweeps import Sweeps
 from neolith_orchestrator.db.engine import Database
-from neolith_orchestrator.db.models import MentionJob, Orchestrator, User
-from neolith_orchestrator.errors import DaemonError, NotFound, Unavailable
+from neolith_orchestrator.db.models import MentionJob, Orchestrator, OrchestratorStatus, User
+from neolith_orchestrator.db.types import utcnow
+from neolith_orchestrator.errors import DaemonError, LeaseHeld, NotFound, Unavailable
 from neolith_orchestrator.metrics import Metrics
 from neolith_orchestrator.realtime.emitter import Emitter, admin_room
 
@@ -78,6 +86,9 @@ class DaemonManager:
         # Identities of daemons being created, loaded in one query per burst of starts.
         self._identities: Batcher[_IdentityKey, Identity | None] | None = None
         self.messenger: Messenger
+        # Told the user id of each daemon taken over from another instance (the session
+        # watcher, so that this instance stops it at logout or session expiry).
+        self.on_takeover: Callable[[uuid.UUID], None] | None = None
 
     # -- owning resources -------------------------------------------------------------
     async def startup(
@@ -100,7 +111,12 @@ class DaemonManager:
             on_failure=self._reply_failed,
         )
         self._runtime = DaemonRuntime(
-            self.settings, database, self.instance_id, services, Journal(database, emitter), self
+            self.settings,
+            database,
+            self.instance_id,
+            services,
+            Journal(database, emitter, self.instance_id),
+            self,
         )
         self._runtime.start()
         self._identities = Batcher("identity", self._load_identities)
@@ -121,12 +137,18 @@ class DaemonManager:
         pending restarts and the journal."""
         if not self._running:
             return
-        await self.sweeps.aclose()
+        # The heartbeat goes on renewing our leases while replies under way finish: none
+        # is taken over (and answered twice) before its daemon has stopped.
+        await self.sweeps.aclose(("health", "orphans"))
         recoveries = list(self._recoveries.values())
         for task in recoveries:
             task.cancel()
         await asyncio.gather(*recoveries, return_exceptions=True)
+        assert self._runtime is not None
+        self._runtime.handing_over = True
         await self.stop_all_daemons()
+        await self.sweeps.aclose()
+        await self._hand_over()
         if self._listener is not None:
             await self._listener.aclose()
             self._listener = None
@@ -136,6 +158,20 @@ class DaemonManager:
             self._identities = None
         await self._runtime.aclose()
         self._running = False
+
+    async def _hand_over(self) -> None:
+        """Expire this instance's leases now that its daemons stopped and their jobs went
+        back to the queue: the other instances' orphan scan takes them over at once."""
+
+        async def expire(session: AsyncSession) -> int:
+            return await store.expire_leases(session, self.instance_id)
+
+        try:
+            handed = await self.database.run(expire, name="hand-over")
+        except Unavailable:
+            return  # the leases expire on their own; the next owner answers the jobs
+        if handed:
+            _log.info("handed %d daemon(s) over to the other instances", handed)
 
     @property
     def running(self) -> bool:
@@ -166,11 +202,24 @@ class DaemonManager:
         return daemon
 
     async def start_daemon(self, orchestrator: OrchestratorRef) -> OrchestratorDaemon:
-        """Start (or return the already running) daemon of an orchestrator."""
+        """Start (or return the already running) daemon of an orchestrator; `LeaseHeld`
+        (naming the owner) when another live instance runs it."""
         daemon = await self.create_daemon(orchestrator)
+        try:
+            return await self._start(daemon)
+        except LeaseHeld:
+            raise await self._elsewhere(daemon) from None
+
+    async def _start(self, daemon: OrchestratorDaemon) -> OrchestratorDaemon:
+        """Start it; a refused lease drops it here and raises `LeaseHeld` (without asking
+        whose it is: a restore or a takeover meets thousands of these at once)."""
         if daemon.status is DaemonStatus.ERROR:
             self._forgive(daemon)  # an explicit start is an admin's decision to try again
-        await daemon.start()
+        try:
+            await daemon.start()
+        except LeaseHeld:
+            self._drop(daemon)
+            raise
         return daemon
 
     async def stop_daemon(self, orchestrator_id: uuid.UUID | str) -> bool:
@@ -195,7 +244,10 @@ class DaemonManager:
             await daemon.stop()
             self._forgive(daemon)
             daemon.identity = await self._identity(oid)
-            await daemon.start()
+            try:
+                await daemon.start()
+            except LeaseHeld:
+                raise await self._elsewhere(daemon) from None
         else:
             daemon = await self.start_daemon(oid)
         self.metrics.restarts.inc()
@@ -225,7 +277,32 @@ class DaemonManager:
             return None
         if not self.settings.daemon_auto_start:
             return None
-        return await self.start_daemon(user)
+        try:
+            return await self._start(await self.create_daemon(user))
+        except LeaseHeld:
+            _log.info("not starting the daemon of %s here: another instance runs it", user.id)
+            return None
+
+    async def take_over(self, orchestrator_ids: list[uuid.UUID]) -> int:
+        """Start the daemons of orphaned orchestrators (their owner died or handed them
+        over): all at once, so their leases are taken in one statement. Another instance
+        may win one; that one is simply not ours. Returns how many we took."""
+        wanted = [oid for oid in orchestrator_ids if oid not in self._daemons]
+
+        async def start(oid: uuid.UUID) -> OrchestratorDaemon:
+            return await self._start(await self.create_daemon(oid))
+
+        results = await asyncio.gather(*(start(oid) for oid in wanted), return_exceptions=True)
+        taken = 0
+        for oid, result in zip(wanted, results, strict=True):
+            if isinstance(result, OrchestratorDaemon):
+                taken += 1
+                self._log_event(result, "daemon:taken-over", {"orchestrator_id": str(oid)})
+                if self.on_takeover is not None:
+                    self.on_takeover(result.user_id)
+            elif not isinstance(result, LeaseHeld | NotFound):
+                _log.warning("taking over %s failed: %s", oid, result)
+        return taken
 
     async def on_user_logout(self, user_id: uuid.UUID | str) -> bool:
         """Stop the daemon of this *user* (not orchestrator) id, if it runs one."""
@@ -285,8 +362,17 @@ class DaemonManager:
 
     def _status_of(self, orchestrator: Orchestrator, user: User, waiting: int) -> dict[str, Any]:
         daemon = self._daemons.get(orchestrator.id)
+        owner = orchestrator.lease_owner
         if daemon is not None:
             status = daemon.snapshot()
+            status["instance_id"] = self.instance_id
+        elif (
+            owner is not None
+            and owner != self.instance_id
+            and orchestrator.lease_expires_at is not None
+            and orchestrator.lease_expires_at > utcnow()
+        ):
+            status = self._status_elsewhere(orchestrator, user, owner, waiting)
         else:
             status = {
                 "orchestrator_id": str(orchestrator.id),
@@ -303,6 +389,7 @@ class DaemonManager:
                 "uptime_ms": 0,
                 "gave_up": False,
                 "running": False,
+                "instance_id": None,
             }
             if waiting:
                 status["note"] = f"logged out: {waiting} mention(s) wait for it to log in"
@@ -312,6 +399,35 @@ class DaemonManager:
         status["discipline"] = orchestrator.discipline
         status.update(model_choice(user.orchestrator_config, self.settings))
         return status
+
+    def _status_elsewhere(
+        self, orchestrator: Orchestrator, user: User, owner: str, waiting: int
+    ) -> dict[str, Any]:
+        """A daemon another live instance runs, as its row tells (only the owner writes it)."""
+        if orchestrator.status == OrchestratorStatus.ERROR.value:
+            state = DaemonStatus.ERROR
+        elif orchestrator.status_reason == waiting_notes.PAUSED:
+            state = DaemonStatus.PAUSED
+        else:
+            state = DaemonStatus.RUNNING
+        return {
+            "orchestrator_id": str(orchestrator.id),
+            "user_id": str(user.id),
+            "organization_id": str(orchestrator.organization_id),
+            "name": user.name,
+            "handle": user.handle,
+            "status": state.value,
+            "presence": orchestrator.status,
+            "health": None,
+            "restart_count": 0,
+            "last_error": orchestrator.status_reason if state is DaemonStatus.ERROR else None,
+            "queue_depth": waiting,
+            "uptime_ms": 0,
+            "gave_up": False,
+            "running": state is not DaemonStatus.ERROR,
+            "instance_id": owner,
+            "note": f"running on {owner}",
+        }
 
     def runtime_status(self) -> dict[str, Any]:
         # Imported here: it pulls in the anthropic SDK, slow to import, which importing
@@ -325,11 +441,14 @@ class DaemonManager:
             "sweeps": {
                 "heartbeat": self.sweeps.last("heartbeat"),
                 "health": self.sweeps.last("health"),
+                "orphans": self.sweeps.last("orphans"),
             },
             "model": describe_generator(self.generator) if self.generator else None,
             "settings": {
                 "heartbeat_interval_ms": self.settings.daemon_heartbeat_interval,
                 "health_check_interval_ms": self.settings.daemon_health_check_interval,
+                "lease_ttl_ms": self.settings.lease_ttl_ms,
+                "orphan_scan_interval_ms": self.settings.daemon_orphan_scan_interval,
                 "auto_restart": self.settings.daemon_auto_restart,
                 "max_restart_attempts": self.settings.daemon_max_restart_attempts,
                 "max_concurrent_conversations": self.settings.daemon_max_concurrent_conversations,
@@ -378,6 +497,9 @@ class DaemonManager:
         except Unavailable:
             await self._resume_after_outage(daemon)
             return
+        except LeaseHeld:
+            self._drop(daemon)  # another instance took it over meanwhile
+            return
         except DaemonError as err:
             _log.warning("restart of %s failed: %s", daemon.orchestrator_id, err)
             return
@@ -396,6 +518,9 @@ class DaemonManager:
                 await daemon.start()
             except Unavailable:
                 continue  # down again: wait_reachable probes with back-off and jitter
+            except LeaseHeld:
+                self._drop(daemon)  # another instance took it over during the outage
+                return
             except DaemonError as err:
                 _log.warning("restart of %s failed: %s", daemon.orchestrator_id, err)
                 return
@@ -471,6 +596,23 @@ class DaemonManager:
             room=admin_room(identity.organization_id),
         )
         await self.listeners.emit("daemon:reply-failed", payload)
+
+    def _drop(self, daemon: OrchestratorDaemon) -> None:
+        """Forget a stopped daemon that another instance runs."""
+        oid = daemon.orchestrator_id
+        if self._daemons.get(oid) is daemon and daemon.status is DaemonStatus.STOPPED:
+            del self._daemons[oid]
+            self._by_user.pop(daemon.user_id, None)
+
+    async def _elsewhere(self, daemon: OrchestratorDaemon) -> LeaseHeld:
+        """The daemon's lease is another instance's (ours is dropped): name the owner."""
+        self._drop(daemon)
+        oid = daemon.orchestrator_id
+        async with self.database.transaction() as session:
+            owner = await session.scalar(
+                select(Orchestrator.lease_owner).where(Orchestrator.id == oid)
+            )
+        return LeaseHeld(f"the daemon is running on {owner or 'another instance'}")
 
     def _forgive(self, daemon: OrchestratorDaemon) -> None:
         daemon.policy.reset()

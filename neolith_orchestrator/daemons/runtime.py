@@ -51,7 +51,10 @@ class DaemonRuntime:
         self.messenger = reply_services.messenger
         self.journal = journal
         self._supervisor = supervisor
-        self.lease_ttl = timedelta(milliseconds=3 * settings.daemon_heartbeat_interval)
+        self.lease_ttl = timedelta(milliseconds=settings.lease_ttl_ms)
+        # Set at shutdown: stopping daemons keep their leases, to be handed over (expired,
+        # not released: a released lease is not taken over).
+        self.handing_over = False
         self._activations: Batcher[uuid.UUID, Activation] = Batcher("activate", self._activate_many)
         self._deactivations: Batcher[uuid.UUID, None] = Batcher("deactivate", self._deactivate_many)
         self._to_release: dict[uuid.UUID, list[uuid.UUID]] = {}
@@ -97,7 +100,8 @@ class DaemonRuntime:
 
         async def release(session: AsyncSession) -> None:
             await jobs.release(session, unfinished)
-            await store.release_leases(session, ids, self.instance_id)
+            if not self.handing_over:  # kept, then expired all at once after the last stop
+                await store.release_leases(session, ids, self.instance_id)
 
         await self.database.run(release, name="deactivate")
         return dict.fromkeys(ids)

@@ -1,4 +1,4 @@
-"""The two timers of the manager, one each for all daemons (never one per daemon).
+"""The three timers of the manager, one each for all daemons (never one per daemon).
 
 Heartbeat: renew all of this instance's leases in one statement, and wake daemons that
 have due jobs (a missed wake-up, a deferred job now due). Health: find daemons in error,
@@ -7,6 +7,10 @@ with a dead worker, a stale heartbeat or a reply stuck past its timeout, and res
 is stamped by each daemon's own worker as it loops (never by a sweep), so a stale one means
 that worker hangs. Each sweep records its telemetry; a failing daemon never breaks a sweep,
 and a database outage is logged once by the database layer, not by every sweep.
+
+Orphans: one query for the logged-in orchestrators whose lease expired (their instance
+died, or stopped and handed them over) and the manager takes them over; when several
+instances scan at once, the conditional UPDATE that takes a lease lets exactly one win.
 """
 
 from __future__ import annotations
@@ -62,25 +66,31 @@ class Sweeps:
         stale = settings.daemon_heartbeat_stale_after or 3 * settings.daemon_heartbeat_interval
         self.stale_after = stale / 1000
         self.reply_timeout = settings.daemon_reply_timeout / 1000
+        self.orphan_interval = settings.daemon_orphan_scan_interval / 1000
         self.history: dict[str, deque[SweepReport]] = {
             "heartbeat": deque(maxlen=10),
             "health": deque(maxlen=10),
+            "orphans": deque(maxlen=10),
         }
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(
-                self._loop(self.heartbeat_interval, self.heartbeat), name="sweep:heartbeat"
-            ),
-            asyncio.create_task(self._loop(self.health_interval, self.health), name="sweep:health"),
-        ]
+        loops = {
+            "heartbeat": (self.heartbeat_interval, self.heartbeat),
+            "health": (self.health_interval, self.health),
+            "orphans": (self.orphan_interval, self.orphans),
+        }
+        self._tasks = {
+            kind: asyncio.create_task(self._loop(interval, sweep), name=f"sweep:{kind}")
+            for kind, (interval, sweep) in loops.items()
+        }
 
-    async def aclose(self) -> None:
-        for task in self._tasks:
+    async def aclose(self, kinds: tuple[str, ...] | None = None) -> None:
+        """Stop the sweeps named (all by default)."""
+        stopping = [self._tasks.pop(k) for k in list(self._tasks) if kinds is None or k in kinds]
+        for task in stopping:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await asyncio.gather(*stopping, return_exceptions=True)
 
     async def _loop(self, interval: float, sweep: Callable[[], Awaitable[SweepReport]]) -> None:
         while True:
@@ -127,6 +137,18 @@ class Sweeps:
             report.actions["woken"] = woken
         except Exception as exc:
             report.errors.append(f"heartbeat write: {exc}")
+        return self._end(report, t0)
+
+    async def orphans(self) -> SweepReport:
+        report, t0 = self._begin("orphans")
+        manager = self._manager
+        try:
+            found = await manager.database.run(store.orphans, name="orphans")
+            report.daemons = len(found)
+            if found:
+                report.actions["taken_over"] = await manager.take_over(found)
+        except Exception as exc:
+            report.errors.append(f"orphan scan: {exc}")
         return self._end(report, t0)
 
     async def health(self) -> SweepReport:

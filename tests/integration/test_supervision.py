@@ -17,7 +17,7 @@ from sqlalchemy import select
 from neolith_orchestrator.daemons.manager import DaemonManager
 from neolith_orchestrator.db.engine import Database
 from neolith_orchestrator.db.models import DaemonEvent, MentionJob, Message, Orchestrator
-from neolith_orchestrator.errors import DaemonError, ModelPermanentError
+from neolith_orchestrator.errors import LeaseHeld, ModelPermanentError
 from tests.conftest import make_settings
 from tests.integration.conftest import FAST, Stack, start_stack
 from tests.support.generators import ScriptedGenerator
@@ -254,20 +254,34 @@ async def test_a_process_restart_answers_what_was_in_flight_exactly_once(
         await database.dispose()
 
 
-async def test_another_instance_holding_the_lease_keeps_the_daemon_out(
+async def test_another_instance_holding_the_lease_keeps_the_daemon_out_without_an_error(
     stack: Stack, database_url: str
 ) -> None:
     org = await seed_org(stack.database)
     oid = org.orchestrator_ids["ada"]
     await stack.manager.start_daemon(oid)
+    owner = stack.manager.instance_id
     settings = make_settings(database_url, **FAST, instance_id="other-host")
     database = Database(settings)
     other = await start_stack(database, settings)
     try:
-        with pytest.raises(DaemonError, match="lease"):
+        with pytest.raises(LeaseHeld, match=f"running on {owner}"):
             await other.manager.start_daemon(oid)
-        assert other.manager.get_daemon(oid) is not None
-        assert other.manager.get_daemon_status(oid)["status"] == "error"  # type: ignore[index]
+        # Not an error, no daemon kept here; shown running on its owner, from the row.
+        assert other.manager.get_daemon(oid) is None
+        assert await other.manager.on_user_login(org.orchestrators["ada"]) is None
+        seen = await other.manager.orchestrator_status(org.org.id, oid)
+        assert (seen["status"], seen["instance_id"], seen["note"]) == (
+            "running",
+            owner,
+            f"running on {owner}",
+        )
+        await other.manager.runtime.journal.flush()
+        async with database.transaction() as session:
+            row = await session.get(Orchestrator, oid)
+            assert row is not None
+            assert (row.status, row.lease_owner) == ("ONLINE", owner)
+        assert stack.manager.is_daemon_running(oid)
     finally:
         await other.manager.shutdown()
         await database.dispose()
