@@ -26,6 +26,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from neolith_orchestrator.accounts.service import get_orchestrator, list_orchestrators
+from neolith_orchestrator.ai.factory import describe_generator
 from neolith_orchestrator.ai.generator import ReplyGenerator
 from neolith_orchestrator.ai.providers import model_choice
 from neolith_orchestrator.chat import jobs
@@ -430,10 +431,6 @@ class DaemonManager:
         }
 
     def runtime_status(self) -> dict[str, Any]:
-        # Imported here: it pulls in the anthropic SDK, slow to import, which importing
-        # the package (CLI, tools) need not pay for.
-        from neolith_orchestrator.ai.factory import describe_generator
-
         return {
             "instance_id": self.instance_id,
             "running": self._running,
