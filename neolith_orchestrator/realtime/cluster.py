@@ -65,6 +65,7 @@ class ClusterManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         self._listener: Redis | None = None
         self._pubsub: PubSub | None = None
         self._next_publish = 0.0
+        self._closed = False
         self.thread: asyncio.Task[None] | None = None
 
     def _client(self, timeout: float | None = None) -> Redis:
@@ -75,6 +76,7 @@ class ClusterManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     def start(self, sio: socketio.AsyncServer) -> None:
         """Start listening now (python-socketio would wait for the first client), under a
         task name of ours so shutdown checks find it."""
+        self._closed = False
         if sio.manager_initialized:
             return
         sio.manager_initialized = True
@@ -83,7 +85,8 @@ class ClusterManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             self.thread.set_name(LISTENER_TASK)
 
     async def aclose(self) -> None:
-        """Stop the listener and close both Redis clients."""
+        """Stop the listener and close both Redis clients; later emits stay local."""
+        self._closed = True
         if self.thread is not None:
             self.thread.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -127,7 +130,7 @@ class ClusterManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                 await self.leave_room(sid, _NAMESPACE, target)
 
     async def _publish(self, data: dict[str, Any]) -> None:
-        if self.outage.down and time.monotonic() < self._next_publish:
+        if self._closed or (self.outage.down and time.monotonic() < self._next_publish):
             return
         try:
             await self._publisher.publish(self.channel, self.json.dumps(data))
