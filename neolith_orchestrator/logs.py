@@ -62,6 +62,9 @@ def log_config(settings: Settings) -> dict[str, Any]:
     )
     # uvicorn's loggers lose their own handlers and propagate to ours: one format, one stream.
     uvicorn = {"handlers": [], "propagate": True, "level": settings.log_level}
+    # The HTTP clients under the model SDKs and `status` log every request at INFO; our own
+    # lines say what each call was for, so theirs show only when something goes wrong.
+    clients = {"level": "WARNING"}
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -78,6 +81,8 @@ def log_config(settings: Settings) -> dict[str, Any]:
             "uvicorn": uvicorn,
             "uvicorn.error": uvicorn,
             "uvicorn.access": uvicorn,
+            "httpx": clients,
+            "httpx2": clients,
         },
     }
 
