@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -86,6 +87,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error.
         Raises `Unavailable` when the database cannot be reached."""
+        started = time.monotonic()
         try:
             async with self.sessionmaker.begin() as session:
                 yield session
@@ -94,7 +96,7 @@ class Database:
             if unavailable is None or unavailable is exc:
                 raise
             raise unavailable from exc
-        self.reachability.up()
+        self.reachability.up(started)
 
     def _unavailable(self, exc: Exception) -> Unavailable | None:
         """`Unavailable` (noting the outage) when `exc` means the database is unreachable."""
@@ -144,13 +146,14 @@ class Database:
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query (and an outage, if any, is over)."""
+        started = time.monotonic()
         try:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception as exc:
             self._unavailable(exc)
             return False
-        self.reachability.up()
+        self.reachability.up(started)
         return True
 
     async def dispose(self) -> None:

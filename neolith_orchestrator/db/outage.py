@@ -94,9 +94,14 @@ class Reachability:
             self._back = asyncio.Event()
             _log.warning("database unreachable: %s", reason)
 
-    def up(self) -> None:
-        """An operation succeeded: if an outage was under way, it is over."""
+    def up(self, started: float | None = None) -> None:
+        """An operation succeeded: if an outage was under way, it is over — unless the
+        operation began before the outage was seen (`started`, on the monotonic clock): a
+        transaction that was already under way as the server went down says nothing of now,
+        and ending the outage on it would log a second start a moment later."""
         if self.down_since is None:
+            return
+        if started is not None and started < self.down_since:
             return
         took = time.monotonic() - self.down_since
         self.down_since = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import asyncpg
 import pytest
@@ -97,3 +98,25 @@ async def test_a_signal_wakes_its_waiter_or_times_out() -> None:
     assert await signal.wait(0.001) is True  # stays set until cleared
     signal.clear()
     assert not signal.is_set()
+
+
+async def test_a_success_that_began_before_the_outage_does_not_end_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A transaction already under way as the server went down may still commit: that says
+    nothing about now, so the outage goes on and is logged once."""
+    caplog.set_level(logging.INFO)
+
+    async def probe() -> bool:
+        return False
+
+    reachability = Reachability(probe)
+    before = time.monotonic()
+    reachability.down("ConnectionResetError")
+    reachability.up(before)
+    assert reachability.is_down
+    reachability.down("ConnectionResetError")
+    reachability.up(time.monotonic())
+    assert not reachability.is_down
+    messages = [r.getMessage() for r in caplog.records if "database" in r.getMessage()]
+    assert messages[0].startswith("database unreachable") and len(messages) == 2
